@@ -1,0 +1,20 @@
+"""skmnist: the classic Keras MNIST MLP as a scikit-learn estimator.
+
+``import skmnist`` loads neither TensorFlow nor Keras; they load when a model
+is first trained.
+"""
+
+from ._classifier import MNISTMLPClassifier
+from ._datasets import MNISTUnavailableError, load_mnist
+from ._pipeline import make_mnist_pipeline
+from ._preprocessing import MNISTPreprocessor
+from ._version import __version__
+
+__all__ = [
+    "MNISTMLPClassifier",
+    "MNISTPreprocessor",
+    "MNISTUnavailableError",
+    "__version__",
+    "load_mnist",
+    "make_mnist_pipeline",
+]

@@ -1,0 +1,7 @@
+"""``python -m skmnist``: the same as the ``skmnist`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

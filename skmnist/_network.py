@@ -1,0 +1,165 @@
+"""The Keras side of skmnist: build, compile and train the network.
+
+This is the only module that imports TensorFlow or Keras, so that
+``import skmnist``, prediction and unpickling stay free of them. Each step is a
+small function (build, compile, make the data stream, train, read and write the
+weights) that a new network, such as a ConvNet, can replace on its own.
+"""
+
+import contextlib
+import os
+import sys
+
+import numpy as np
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced():
+    """Send what C++ code writes to file descriptor 2 to /dev/null.
+
+    TensorFlow's native logging writes its oneDNN banner and CUDA probing
+    messages ("Could not find cuda drivers", "failed call to cuInit") before
+    ``TF_CPP_MIN_LOG_LEVEL`` is read, straight to the process's stderr. They
+    are noise for a scikit-learn user on a CPU machine. Python exceptions are
+    unaffected: they propagate after the descriptor is restored.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+# Later INFO and WARNING messages (retracing notes and the like) obey this
+# variable; a value the user set on purpose wins.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+with _native_stderr_silenced():
+    import tensorflow as tf
+
+    tf.config.list_physical_devices()  # the CUDA probe, while silenced
+
+import keras  # noqa: E402
+
+# scikit-learn's names for activations, mapped to Keras's.
+KERAS_ACTIVATIONS = {
+    "identity": "linear",
+    "logistic": "sigmoid",
+    "tanh": "tanh",
+    "relu": "relu",
+}
+
+KERAS_OPTIMIZERS = {
+    "adam": keras.optimizers.Adam,
+    "adamw": keras.optimizers.AdamW,
+    "rmsprop": keras.optimizers.RMSprop,
+    "sgd": keras.optimizers.SGD,
+}
+
+_SEED_HIGH = 2**31 - 1
+
+
+def build_mlp(n_features, n_classes, hidden_layer_sizes, activation, dropout, rng):
+    """Dense -> Dropout blocks and a softmax output, seeded from ``rng``.
+
+    Every random layer gets its own integer seed drawn from ``rng`` so that the
+    initial weights and the dropout masks depend on ``random_state`` only, and
+    never on TensorFlow's global seed.
+    """
+
+    def seed():
+        return int(rng.randint(_SEED_HIGH))
+
+    layers = [keras.Input(shape=(n_features,), name="pixels")]
+    for i, width in enumerate(hidden_layer_sizes, start=1):
+        layers.append(
+            keras.layers.Dense(
+                width,
+                activation=KERAS_ACTIVATIONS[activation],
+                kernel_initializer=keras.initializers.GlorotUniform(seed=seed()),
+                name=f"hidden_{i}",
+            )
+        )
+        if dropout > 0:
+            layers.append(
+                keras.layers.Dropout(dropout, seed=seed(), name=f"dropout_{i}")
+            )
+    layers.append(
+        keras.layers.Dense(
+            n_classes,
+            activation="softmax",
+            kernel_initializer=keras.initializers.GlorotUniform(seed=seed()),
+            name="output",
+        )
+    )
+    return keras.Sequential(layers, name="mnist_mlp")
+
+
+def compile_model(model, optimizer, learning_rate):
+    """Categorical cross-entropy on integer labels, with accuracy reported."""
+    model.compile(
+        optimizer=KERAS_OPTIMIZERS[optimizer](learning_rate=learning_rate),
+        loss=keras.losses.SparseCategoricalCrossentropy(),
+        metrics=["accuracy"],
+    )
+    return model
+
+
+def make_batches(X, y, batch_size, shuffle, seed):
+    """A stream of mini-batches, reshuffled each epoch in a seeded order.
+
+    Keras's own ``shuffle=True`` draws from TensorFlow's global seed; shuffling
+    indices here with an operation seed keeps the order a function of
+    ``random_state`` alone. The data is copied into one tensor once and batches
+    are gathered from it, with no Python work per batch.
+    """
+    features = tf.constant(X, dtype=tf.float32)
+    targets = tf.constant(y, dtype=tf.int32)
+    indices = tf.data.Dataset.range(len(X))
+    if shuffle:
+        indices = indices.shuffle(len(X), seed=seed, reshuffle_each_iteration=True)
+
+    def gather(batch):
+        return tf.gather(features, batch), tf.gather(targets, batch)
+
+    return (
+        indices.batch(batch_size)
+        .map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        .prefetch(tf.data.AUTOTUNE)
+    )
+
+
+def train(model, X, y, *, epochs, batch_size, shuffle, rng, verbose):
+    """Run ``epochs`` epochs of mini-batch training; return the Keras history."""
+    batches = make_batches(X, y, batch_size, shuffle, seed=int(rng.randint(_SEED_HIGH)))
+    history = model.fit(batches, epochs=epochs, shuffle=False, verbose=verbose)
+    return {
+        name: [float(v) for v in values] for name, values in history.history.items()
+    }
+
+
+def get_weights(model):
+    """The dense layers' weights as float64 ``(coefs, intercepts)`` lists."""
+    dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+    coefs = [np.asarray(layer.kernel.numpy(), dtype=np.float64) for layer in dense]
+    intercepts = [np.asarray(layer.bias.numpy(), dtype=np.float64) for layer in dense]
+    return coefs, intercepts
+
+
+def set_weights(model, coefs, intercepts):
+    """Load float weights (as from :func:`get_weights`) into ``model``."""
+    dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+    for layer, coef, intercept in zip(dense, coefs, intercepts, strict=True):
+        layer.kernel.assign(coef.astype(np.float32))
+        layer.bias.assign(intercept.astype(np.float32))
+
+
+def summary_text(model):
+    """``model.summary()`` captured as plain text."""
+    lines = []
+    model.summary(print_fn=lambda line, **_: lines.append(line))
+    return "\n".join(lines)

@@ -1,0 +1,66 @@
+"""Shared fixtures: the real MNIST data set, read from a local copy.
+
+The copy is found through ``SKMNIST_DATA`` or, in this project's checkout
+layout, ``../shared/data/mnist.npz``; failing both, ``load_mnist()`` tries the
+Keras cache and then a download. Tests that need MNIST fail (they are never
+skipped) when none of these works, so a green run always means they ran.
+"""
+
+import os
+from pathlib import Path
+
+# scikit-learn's array API check runs only when SciPy is imported with this
+# set; without it the check is skipped rather than run.
+os.environ.setdefault("SCIPY_ARRAY_API", "1")
+
+import numpy as np
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+
+
+def _local_mnist_path():
+    env = os.environ.get("SKMNIST_DATA")
+    if env:
+        return Path(env)
+    if (SHARED_DATA / "mnist.npz").exists():
+        return SHARED_DATA / "mnist.npz"
+    return None
+
+
+@pytest.fixture(scope="session")
+def mnist_path():
+    """Path of the local ``mnist.npz`` (or of a folder of IDX files)."""
+    path = _local_mnist_path()
+    if path is None:
+        pytest.fail(
+            "MNIST not found: set SKMNIST_DATA to a local mnist.npz "
+            "(or IDX folder) to run the tests that use real data."
+        )
+    return path
+
+
+@pytest.fixture(scope="session")
+def mnist(mnist_path):
+    """``(X_train, y_train), (X_test, y_test)`` of the real MNIST, read-only."""
+    from skmnist import load_mnist
+
+    (X_train, y_train), (X_test, y_test) = load_mnist(mnist_path)
+    for array in (X_train, y_train, X_test, y_test):
+        array.setflags(write=False)
+    return (X_train, y_train), (X_test, y_test)
+
+
+@pytest.fixture(scope="session")
+def mnist_small(mnist):
+    """A stratified 6,000/1,000 subset, flattened and scaled, for quick fits."""
+    (X_train, y_train), (X_test, y_test) = mnist
+    rng = np.random.RandomState(0)
+    train = rng.permutation(len(X_train))[:6000]
+    test = rng.permutation(len(X_test))[:1000]
+
+    def flat(X):
+        return X.reshape(len(X), -1).astype(np.float32) / 255.0
+
+    return (flat(X_train[train]), y_train[train]), (flat(X_test[test]), y_test[test])
