@@ -259,7 +259,7 @@ class MNISTMLPClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(
                 f"{type(self).__name__} needs samples of at least 2 classes in "
                 f"the data, but the data contains only one class: "
-                f"{encoder.classes_[0]!r}."
+                f"{encoder.classes_[0].item()!r}."
             )
         self.classes_ = encoder.classes_
         y_encoded = encoder.transform(y)

@@ -43,8 +43,23 @@ def forward(X, coefs, intercepts, activation):
     hidden = ACTIVATIONS[activation]
     Z = np.asarray(X, dtype=np.float64)
     for coef, intercept in zip(coefs[:-1], intercepts[:-1], strict=True):
-        Z = hidden(Z @ coef + intercept)
-    return _softmax(Z @ coefs[-1] + intercepts[-1])
+        Z = _dense(Z, coef, intercept)
+        hidden(Z)
+    return _softmax(_dense(Z, coefs[-1], intercepts[-1]))
+
+
+def _dense(Z, coef, intercept):
+    """``Z @ coef + intercept`` with the bias added in place.
+
+    ``Z @ coef + intercept`` would allocate a second (n_samples, width) array
+    for the sum; for 10,000 rows of 512 units that costs as much as a tenth of
+    the matrix product. Each output element is the same float64 dot product
+    either way, so the result (and its independence of the row's position)
+    is unchanged.
+    """
+    out = Z @ coef
+    out += intercept
+    return out
 
 
 def _softmax(Z):

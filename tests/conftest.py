@@ -64,3 +64,22 @@ def mnist_small(mnist):
         return X.reshape(len(X), -1).astype(np.float32) / 255.0
 
     return (flat(X_train[train]), y_train[train]), (flat(X_test[test]), y_test[test])
+
+
+TUTORIAL_SEEDS = (1, 2, 3)
+
+
+@pytest.fixture(scope="session")
+def tutorial_pipelines(mnist):
+    """The default pipeline fitted on all of MNIST, once per seed.
+
+    Training the tutorial model costs tens of seconds, so the accuracy test
+    and the persistence tests share these fits.
+    """
+    from skmnist import make_mnist_pipeline
+
+    (X_train, y_train), _ = mnist
+    return {
+        seed: make_mnist_pipeline(random_state=seed).fit(X_train, y_train)
+        for seed in TUTORIAL_SEEDS
+    }
