@@ -109,37 +109,91 @@ def compile_model(model, optimizer, learning_rate):
     return model
 
 
-def make_batches(X, y, batch_size, shuffle, seed):
-    """A stream of mini-batches, reshuffled each epoch in a seeded order.
+def make_batches(X, y, sample_weight, order, batch_size, shuffle, seed):
+    """A stream of mini-batches of the rows ``order``, reshuffled each epoch.
 
     Keras's own ``shuffle=True`` draws from TensorFlow's global seed; shuffling
-    indices here with an operation seed keeps the order a function of
+    positions here with an operation seed keeps the order a function of
     ``random_state`` alone. The data is copied into one tensor once and batches
-    are gathered from it, with no Python work per batch.
+    are gathered from it, with no Python work per batch. ``order`` lists the
+    rows to train on, a row repeated to stand for an integer weight.
     """
     features = tf.constant(X, dtype=tf.float32)
     targets = tf.constant(y, dtype=tf.int32)
-    indices = tf.data.Dataset.range(len(X))
+    weights = None if sample_weight is None else tf.constant(sample_weight, tf.float32)
+    rows = tf.constant(order, dtype=tf.int64)
+    positions = tf.data.Dataset.range(len(order))
     if shuffle:
-        indices = indices.shuffle(len(X), seed=seed, reshuffle_each_iteration=True)
+        positions = positions.shuffle(
+            len(order), seed=seed, reshuffle_each_iteration=True
+        )
 
     def gather(batch):
-        return tf.gather(features, batch), tf.gather(targets, batch)
+        index = tf.gather(rows, batch)
+        x, t = tf.gather(features, index), tf.gather(targets, index)
+        return (x, t) if weights is None else (x, t, tf.gather(weights, index))
 
     return (
-        indices.batch(batch_size)
+        positions.batch(batch_size)
         .map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         .prefetch(tf.data.AUTOTUNE)
     )
 
 
-def train(model, X, y, *, epochs, batch_size, shuffle, rng, verbose):
-    """Run ``epochs`` epochs of mini-batch training; return the Keras history."""
-    batches = make_batches(X, y, batch_size, shuffle, seed=int(rng.randint(_SEED_HIGH)))
-    history = model.fit(batches, epochs=epochs, shuffle=False, verbose=verbose)
+class _EpochEnd(keras.callbacks.Callback):
+    """Calls ``on_epoch_end(logs)`` after each epoch; a True result stops."""
+
+    def __init__(self, on_epoch_end):
+        super().__init__()
+        self._on_epoch_end = on_epoch_end
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self._on_epoch_end(dict(logs or {})):
+            self.model.stop_training = True
+
+
+def train(model, batches, *, epochs, verbose, validation_data=None, on_epoch_end=None):
+    """Run up to ``epochs`` epochs over ``batches``; return the Keras history.
+
+    ``validation_data`` is ``(X, y)`` scored after each epoch (``val_loss``,
+    ``val_accuracy``); ``on_epoch_end(logs)`` may stop training by returning
+    True.
+    """
+    callbacks = [] if on_epoch_end is None else [_EpochEnd(on_epoch_end)]
+    history = model.fit(
+        batches,
+        epochs=epochs,
+        shuffle=False,  # ``batches`` is shuffled already
+        validation_data=validation_data,
+        callbacks=callbacks,
+        verbose=verbose,
+    )
     return {
         name: [float(v) for v in values] for name, values in history.history.items()
     }
+
+
+def get_training_state(model):
+    """What training needs besides the weights: optimizer and dropout state."""
+    state = {}
+    if model.optimizer is not None and model.optimizer.built:
+        for i, variable in enumerate(model.optimizer.variables):
+            state[f"optimizer_{i}"] = np.asarray(variable.numpy())
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Dropout):
+            state[f"seed_{layer.name}"] = np.asarray(layer.seed_generator.state.numpy())
+    return state
+
+
+def set_training_state(model, state):
+    """Restore what :func:`get_training_state` returned into ``model``."""
+    if any(name.startswith("optimizer_") for name in state):
+        model.optimizer.build(model.trainable_variables)
+        for i, variable in enumerate(model.optimizer.variables):
+            variable.assign(state[f"optimizer_{i}"])
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Dropout) and f"seed_{layer.name}" in state:
+            layer.seed_generator.state.assign(state[f"seed_{layer.name}"])
 
 
 def get_weights(model):
