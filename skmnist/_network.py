@@ -45,6 +45,40 @@ with _native_stderr_silenced():
 
 import keras  # noqa: E402
 
+
+def _cores_given():
+    """How many cores this process was given, or None to keep TensorFlow's default.
+
+    joblib's workers (loky, and so GridSearchCV with ``n_jobs``) and Dask's
+    set ``OMP_NUM_THREADS`` to their share of the machine; a CPU affinity mask
+    narrower than the machine says the same. TensorFlow reads neither, and its
+    pools, sized to every core in every worker, oversubscribe the machine.
+    """
+    for variable in ("SKMNIST_NUM_THREADS", "OMP_NUM_THREADS"):
+        value = os.environ.get(variable, "")
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    if hasattr(os, "sched_getaffinity"):
+        allowed = len(os.sched_getaffinity(0))
+        if allowed < (os.cpu_count() or allowed):
+            return allowed
+    return None
+
+
+def _size_thread_pools(threads):
+    # The pools can be sized only before TensorFlow runs its first operation;
+    # if the user's code ran one already, their configuration stands.
+    if threads is None:
+        return
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    except RuntimeError:
+        pass
+
+
+_size_thread_pools(_cores_given())
+
 # scikit-learn's names for activations, mapped to Keras's.
 KERAS_ACTIVATIONS = {
     "identity": "linear",

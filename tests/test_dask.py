@@ -1,0 +1,54 @@
+"""Hyper-parameter search scaled out on a real Dask cluster (local processes)."""
+
+import sys
+
+import distributed
+import joblib
+import numpy as np
+import pytest
+from sklearn.model_selection import GridSearchCV
+
+from skmnist import make_mnist_pipeline
+
+
+def _skmnist_imported():
+    return "skmnist._network" in sys.modules
+
+
+@pytest.fixture(scope="module")
+def dask_client():
+    # Two worker processes with one thread each, started by the test itself
+    # on loopback; no dashboard, nothing leaves the machine.
+    with (
+        distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        yield client
+
+
+def test_grid_search_on_dask_equals_the_local_search(mnist, dask_client):
+    (X_train, y_train), _ = mnist
+    X, y = X_train[:2000], y_train[:2000]
+    grid = {
+        "classifier__learning_rate": [1e-3, 1e-2],
+        "classifier__hidden_layer_sizes": [(32,), (64,)],
+    }
+    pipe = make_mnist_pipeline(epochs=1, random_state=0)
+
+    local = GridSearchCV(pipe, grid, cv=2, n_jobs=1).fit(X, y)
+    with joblib.parallel_config(backend="dask"):
+        remote = GridSearchCV(pipe, grid, cv=2).fit(X, y)
+
+    # Both worker processes trained networks (so they imported the trainer).
+    trained_on_worker = dask_client.run(_skmnist_imported)
+    assert list(trained_on_worker.values()) == [True, True]
+    np.testing.assert_array_equal(
+        remote.cv_results_["mean_test_score"], local.cv_results_["mean_test_score"]
+    )
+    assert remote.best_params_ == local.best_params_
