@@ -38,9 +38,10 @@ class MNISTMLPClassifier(ClassifierMixin, BaseEstimator):
 
     Parameters
     ----------
-    hidden_layer_sizes : array-like of int, default=(512, 512)
+    hidden_layer_sizes : int or array-like of int, default=(512, 512)
         Width of each hidden ``Dense`` layer; the i-th element is the i-th
-        layer. An empty tuple gives softmax (multinomial logistic) regression.
+        layer, and a single int is one layer. An empty tuple gives softmax
+        (multinomial logistic) regression.
 
     activation : {"relu", "tanh", "logistic", "identity"}, default="relu"
         Activation of the hidden layers, with scikit-learn's names

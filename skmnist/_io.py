@@ -18,6 +18,9 @@ def atomic_path(path):
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
+    # mkstemp creates the file owner-only; give it the mode a plain open()
+    # would, so a saved model is as readable as any other file the user writes.
+    os.chmod(tmp, 0o666 & ~_current_umask())
     try:
         yield Path(tmp)
         with open(tmp, "rb+") as f:
@@ -27,6 +30,12 @@ def atomic_path(path):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def _current_umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def dump_atomic(obj, path):

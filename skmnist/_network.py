@@ -7,6 +7,7 @@ weights) that a new network, such as a ConvNet, can replace on its own.
 """
 
 import contextlib
+import logging
 import os
 import sys
 
@@ -44,6 +45,21 @@ with _native_stderr_silenced():
     tf.config.list_physical_devices()  # the CUDA probe, while silenced
 
 import keras  # noqa: E402
+
+
+class _HideRetracingNotes(logging.Filter):
+    """Drop TensorFlow's "triggered tf.function retracing" warnings.
+
+    Each ``fit`` builds a new network and so new graph functions; after a few
+    fits in one process (a grid search) TensorFlow warns about the
+    retracing, which is expected here and nothing a user can act on.
+    """
+
+    def filter(self, record):
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
+tf.get_logger().addFilter(_HideRetracingNotes())
 
 
 def _cores_given():

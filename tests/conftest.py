@@ -1,9 +1,8 @@
 """Shared fixtures: the real MNIST data set, read from a local copy.
 
 The copy is found through ``SKMNIST_DATA`` or, in this project's checkout
-layout, ``../shared/data/mnist.npz``; failing both, ``load_mnist()`` tries the
-Keras cache and then a download. Tests that need MNIST fail (they are never
-skipped) when none of these works, so a green run always means they ran.
+layout, ``../shared/data/mnist.npz``. Tests that need MNIST fail (they are
+never skipped) when neither exists, so a green run always means they ran.
 """
 
 import os
@@ -54,7 +53,7 @@ def mnist(mnist_path):
 
 @pytest.fixture(scope="session")
 def mnist_small(mnist):
-    """A stratified 6,000/1,000 subset, flattened and scaled, for quick fits."""
+    """A random 6,000/1,000 subset, flattened and scaled, for quick fits."""
     (X_train, y_train), (X_test, y_test) = mnist
     rng = np.random.RandomState(0)
     train = rng.permutation(len(X_train))[:6000]

@@ -40,3 +40,14 @@ def test_interrupt_while_writing_leaves_nothing_new(tmp_path):
 def test_missing_folder_is_an_error(tmp_path):
     with pytest.raises(FileNotFoundError):
         dump_atomic(1, tmp_path / "no" / "such" / "folder" / "m.joblib")
+
+
+def test_saved_files_get_the_usual_permissions(tmp_path):
+    import os
+
+    mask = os.umask(0o022)
+    try:
+        path = dump_atomic([1], tmp_path / "m.joblib")
+    finally:
+        os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o644

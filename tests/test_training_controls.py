@@ -239,11 +239,14 @@ def test_verbosity_levels(mnist_small, capfd):
     assert "47/47" in out and "━" in out  # a progress bar over the 47 batches
 
 
-def test_no_tensorflow_noise_on_fit(tmp_path):
+def test_no_tensorflow_noise_on_fit():
+    # Several fits in one process, as in a search: TensorFlow would warn about
+    # retracing graph functions after the fifth.
     script = (
         "import numpy as np; from skmnist import MNISTMLPClassifier;"
         "X = np.random.RandomState(0).rand(64, 5); y = np.arange(64) % 2;"
-        "MNISTMLPClassifier(epochs=1, random_state=0).fit(X, y).predict(X)"
+        "[MNISTMLPClassifier(epochs=1, random_state=s).fit(X, y).predict(X)"
+        " for s in range(7)]"
     )
     done = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, check=True
