@@ -6,6 +6,7 @@ is first trained.
 
 from ._classifier import MNISTMLPClassifier
 from ._datasets import MNISTUnavailableError, load_mnist
+from ._persistence import load, save
 from ._pipeline import make_mnist_pipeline
 from ._preprocessing import MNISTPreprocessor
 from ._version import __version__
@@ -15,6 +16,8 @@ __all__ = [
     "MNISTPreprocessor",
     "MNISTUnavailableError",
     "__version__",
+    "load",
     "load_mnist",
     "make_mnist_pipeline",
+    "save",
 ]

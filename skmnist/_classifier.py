@@ -9,7 +9,6 @@ from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state, compute_sample_weight
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
@@ -466,6 +465,10 @@ class MNISTMLPClassifier(ClassifierMixin, BaseEstimator):
 
     def _hold_out(self, X, y_encoded, weights):
         """Split off the stratified validation set used for early stopping."""
+        # Imported here: sklearn.model_selection adds tens of milliseconds to
+        # ``import skmnist``, and most fits never need it.
+        from sklearn.model_selection import train_test_split
+
         arrays = [X, y_encoded] if weights is None else [X, y_encoded, weights]
         split = train_test_split(
             *arrays,

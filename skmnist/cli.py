@@ -2,7 +2,15 @@
 
 ``skmnist train`` loads MNIST, prints the model summary, trains the tutorial
 pipeline with a progress display, reports the test loss and accuracy, and
-saves the fitted pipeline.
+saves the fitted pipeline. ``skmnist predict`` classifies image files (PNG,
+JPEG...) and ``.npy`` arrays with a saved model, and ``skmnist evaluate``
+reports a saved model's accuracy, per-class scores and confusion matrix on the
+MNIST test set.
+
+Models are read with :func:`skmnist.load` (the safe format of
+:func:`skmnist.save`), except files named ``*.joblib``, ``*.pkl`` or
+``*.pickle``, which are read with ``joblib.load``: such files run code when
+loaded, so only use ones you trust.
 """
 
 import argparse
@@ -34,7 +42,8 @@ def build_parser():
         "train",
         help="train the tutorial model on MNIST and report test accuracy",
         description="Train the Keras tutorial MLP on MNIST, report test loss "
-        "and accuracy, and save the fitted pipeline with joblib.",
+        "and accuracy, and save the fitted pipeline (skmnist's safe format, or "
+        "joblib when the file name ends in .joblib, .pkl or .pickle).",
     )
     train.add_argument(
         "--data",
@@ -47,7 +56,7 @@ def build_parser():
     train.add_argument("--random-state", type=int, default=None, metavar="SEED")
     train.add_argument(
         "--output",
-        default="mnist_mlp.joblib",
+        default="mnist_mlp.skmnist",
         metavar="FILE",
         help="where to save the fitted pipeline (default: %(default)s)",
     )
@@ -59,7 +68,187 @@ def build_parser():
         help="0 silent, 1 a progress bar per epoch, 2 a line per epoch",
     )
     train.set_defaults(handler=_train)
+
+    predict = commands.add_parser(
+        "predict",
+        help="classify digit images (PNG, JPEG...) or .npy arrays with a saved model",
+        description="Classify handwritten digits with a saved model. Each "
+        "picture is converted the MNIST way: greyscale, inverted to a white "
+        "digit on black when its background is bright, scaled to fit 20x20 "
+        "and centred in 28x28 by its centre of mass. A .npy file holds one "
+        "image or a stack of them, 28x28 or any size, with pixel values in "
+        "[0, 255]. Prints each image's digit and its probability.",
+    )
+    _add_model_argument(predict)
+    predict.add_argument(
+        "images",
+        nargs="+",
+        metavar="IMAGE",
+        help="image file (PNG, JPEG or any format Pillow reads) or .npy array",
+    )
+    predict.add_argument(
+        "--invert",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="make dark-on-light pictures (scans, photos of paper) white on "
+        "black: 'auto' inverts those whose border is mostly bright "
+        "(default: %(default)s)",
+    )
+    predict.set_defaults(handler=_predict)
+
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="report a saved model's accuracy on the MNIST test set",
+        description="Evaluate a saved model on the 10,000 MNIST test images: "
+        "accuracy, precision, recall and F1 per class, and the confusion "
+        "matrix.",
+    )
+    _add_model_argument(evaluate)
+    evaluate.add_argument(
+        "--data",
+        metavar="PATH",
+        help="mnist.npz or a folder of IDX files (default: $SKMNIST_DATA, then "
+        "the Keras cache, then a download)",
+    )
+    evaluate.set_defaults(handler=_evaluate)
     return parser
+
+
+_PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle")
+
+
+def _add_model_argument(parser):
+    parser.add_argument(
+        "--model",
+        required=True,
+        metavar="FILE",
+        help="a model saved with skmnist.save, or a *.joblib/*.pkl file "
+        "(as `skmnist train` writes); joblib and pickle files run code when "
+        "loaded: only use ones you trust",
+    )
+
+
+def _load_model(path):
+    """A saved model: skmnist's safe format, or joblib for pickle suffixes."""
+    from pathlib import Path
+
+    if Path(path).suffix.lower() in _PICKLE_SUFFIXES:
+        import joblib
+
+        try:
+            return joblib.load(path)  # runs code from the file: trusted files only
+        except OSError:
+            raise
+        except Exception as exc:  # whatever a broken pickle raises
+            raise ValueError(
+                f"{path}: cannot load the joblib/pickle file "
+                f"({type(exc).__name__}: {exc})"
+            ) from exc
+    from ._persistence import load
+
+    return load(path)
+
+
+def _model_input(model, images):
+    """What ``model`` takes for (n, 28, 28) uint8 ``images``.
+
+    A pipeline that starts with :class:`MNISTPreprocessor` takes the raw
+    images; anything else (a bare classifier, trained as in the Keras tutorial)
+    gets flat rows of 784 pixels scaled to [0, 1].
+    """
+    from ._preprocessing import MNISTPreprocessor
+
+    if not hasattr(model, "predict_proba"):
+        raise ValueError(
+            f"the model ({type(model).__name__}) is not a classifier: it has no "
+            "predict_proba"
+        )
+    # A search (GridSearchCV...) predicts with its best estimator.
+    steps = getattr(getattr(model, "best_estimator_", model), "steps", None)
+    if steps:
+        first = next(
+            (step for _, step in steps if step not in (None, "passthrough")), None
+        )
+        if isinstance(first, MNISTPreprocessor):
+            return images
+    flat = images.reshape(len(images), -1)
+    n_features = getattr(model, "n_features_in_", flat.shape[1])
+    if n_features != flat.shape[1]:
+        raise ValueError(
+            f"the model expects {n_features} features per sample, not the "
+            f"{flat.shape[1]} pixels of a 28x28 image"
+        )
+    return np.divide(flat, 255, dtype=np.float32)
+
+
+def _predict(args):
+    from pathlib import Path
+
+    from ._images import read_images
+
+    model = _load_model(args.model)
+    names, batches = [], []
+    for path in args.images:
+        try:
+            images = read_images(path, invert=args.invert)
+        except ImportError as exc:
+            raise ValueError(str(exc)) from exc
+        batches.append(images)
+        if len(images) == 1 and Path(path).suffix.lower() != ".npy":
+            names.append(path)
+        else:
+            names.extend(f"{path}[{i}]" for i in range(len(images)))
+    X = _model_input(model, np.concatenate(batches))
+    proba = model.predict_proba(X)
+    best = np.argmax(proba, axis=1)
+    labels = model.classes_[best]
+    for name, label, p in zip(
+        names, labels, proba[np.arange(len(best)), best], strict=True
+    ):
+        print(f"{name}: {_label_text(label)} (probability {p:.4f})")
+    return 0
+
+
+def _label_text(label):
+    return str(label.item() if isinstance(label, np.generic) else label)
+
+
+def _evaluate(args):
+    from sklearn.metrics import classification_report, confusion_matrix
+
+    from ._datasets import load_mnist
+
+    model = _load_model(args.model)
+    (_, _), (X_test, y_test) = load_mnist(args.data)
+    X = _model_input(model, X_test)
+    proba = model.predict_proba(X)
+    y_pred = model.classes_[np.argmax(proba, axis=1)]
+    labels = np.union1d(model.classes_, y_test)
+
+    print(f"Model: {args.model}")
+    print(f"Test samples: {len(y_test)}")
+    print(f"Accuracy: {np.mean(y_pred == y_test):.4f}")
+    print()
+    print("Per-class report:")
+    print(
+        classification_report(
+            y_test, y_pred, labels=labels, digits=4, zero_division=0
+        ).rstrip()
+    )
+    print()
+    print("Confusion matrix (rows: true digit, columns: predicted digit):")
+    print(_matrix_text(confusion_matrix(y_test, y_pred, labels=labels), labels))
+    return 0
+
+
+def _matrix_text(matrix, labels):
+    names = [_label_text(label) for label in labels]
+    width = max(len(str(matrix.max())), *(len(name) for name in names)) + 1
+    pad = max(len(name) for name in names) + 1
+    lines = [" " * pad + "".join(name.rjust(width) for name in names)]
+    for name, row in zip(names, matrix, strict=True):
+        lines.append(name.rjust(pad) + "".join(str(n).rjust(width) for n in row))
+    return "\n".join(lines)
 
 
 def _train(args):
@@ -67,6 +256,7 @@ def _train(args):
 
     from ._datasets import load_mnist
     from ._io import dump_atomic
+    from ._persistence import save
     from ._pipeline import make_mnist_pipeline
 
     (X_train, y_train), (X_test, y_test) = load_mnist(args.data)
@@ -79,7 +269,8 @@ def _train(args):
         verbose=args.verbose,
     )
     classifier = pipeline.named_steps["classifier"]
-    print(classifier._untrained_summary(n_features=28 * 28, n_classes=10))
+    n_features, n_classes = X_train[0].size, len(np.unique(y_train))
+    print(classifier._untrained_summary(n_features=n_features, n_classes=n_classes))
 
     start = time.perf_counter()
     pipeline.fit(X_train, y_train)
@@ -90,8 +281,11 @@ def _train(args):
     print(f"Test loss: {log_loss(y_test, proba, labels=classifier.classes_):.4f}")
     print(f"Test accuracy: {np.mean(y_pred == y_test):.4f}")
 
-    path = dump_atomic(pipeline, args.output)
-    print(f"Saved the fitted pipeline to {path}")
+    if str(args.output).endswith(_PICKLE_SUFFIXES):
+        dump_atomic(pipeline, args.output)
+    else:
+        save(pipeline, args.output)
+    print(f"Saved the fitted pipeline to {args.output}")
     return 0
 
 

@@ -104,9 +104,9 @@ def test_fit_leaves_global_random_state_alone(mnist_small):
     from tensorflow.python.framework import config as tf_config
 
     (X, y), _ = mnist_small
-    before = np.random.get_state()[1].copy()
+    before = np.random.get_state()[1].copy()  # noqa: NPY002 - the global state is the point
     MNISTMLPClassifier(**{**QUICK, "epochs": 1}).fit(X[:500], y[:500])
-    np.testing.assert_array_equal(np.random.get_state()[1], before)
+    np.testing.assert_array_equal(np.random.get_state()[1], before)  # noqa: NPY002
     # TensorFlow's public API can switch op determinism on but not read it.
     assert not tf_config.is_op_determinism_enabled()
 
@@ -217,7 +217,7 @@ def test_string_features_are_rejected():
 
 
 def test_one_class_only_is_rejected():
-    with pytest.raises(ValueError, match="at least 2 classes.*only one class: 7"):
+    with pytest.raises(ValueError, match=r"at least 2 classes.*only one class: 7"):
         MNISTMLPClassifier().fit(np.zeros((4, 3)), [7, 7, 7, 7])
 
 

@@ -1,5 +1,6 @@
 """Hyper-parameter search scaled out on a real Dask cluster (local processes)."""
 
+import os
 import sys
 
 import distributed
@@ -18,7 +19,11 @@ def _skmnist_imported():
 @pytest.fixture(scope="module")
 def dask_client():
     # Two worker processes with one thread each, started by the test itself
-    # on loopback; no dashboard, nothing leaves the machine.
+    # on loopback; no dashboard, nothing leaves the machine. Starting the
+    # cluster sets OMP_NUM_THREADS=1 and the like in this process's
+    # environment; they are put back afterwards so later tests see the
+    # environment they would have seen without this one.
+    saved = dict(os.environ)
     with (
         distributed.LocalCluster(
             n_workers=2,
@@ -30,6 +35,8 @@ def dask_client():
         distributed.Client(cluster) as client,
     ):
         yield client
+    os.environ.clear()
+    os.environ.update(saved)
 
 
 def test_grid_search_on_dask_equals_the_local_search(mnist, dask_client):

@@ -4,10 +4,10 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from skmnist import MNISTMLPClassifier, make_mnist_pipeline  # noqa: E402
-from skmnist._plotting import plot_learning_curve, plot_misclassified  # noqa: E402
+from skmnist import MNISTMLPClassifier, make_mnist_pipeline
+from skmnist._plotting import plot_learning_curve, plot_misclassified
 
 
 def test_learning_curve_has_one_point_per_epoch(mnist_small):

@@ -25,7 +25,9 @@ def test_flat_rows_and_images_give_the_same_output(mnist):
     images = X_train[:50]
     pre = MNISTPreprocessor().fit(images)
 
-    np.testing.assert_array_equal(pre.transform(images), pre.transform(images.reshape(50, -1)))
+    np.testing.assert_array_equal(
+        pre.transform(images), pre.transform(images.reshape(50, -1))
+    )
     assert pre.n_features_in_ == 784
     assert pre.image_shape_ == (28, 28)
 
@@ -33,7 +35,9 @@ def test_flat_rows_and_images_give_the_same_output(mnist):
 def test_float_pixels_are_scaled_like_uint8():
     images = np.array([[[0, 255], [51, 102]]], dtype=np.uint8)
     pre = MNISTPreprocessor().fit(images)
-    np.testing.assert_array_equal(pre.transform(images), pre.transform(images.astype(np.float64)))
+    np.testing.assert_array_equal(
+        pre.transform(images), pre.transform(images.astype(np.float64))
+    )
 
 
 def test_any_square_image_size_is_flattened():
@@ -59,7 +63,10 @@ def test_rectangular_images_record_their_shape():
 
 @pytest.mark.parametrize(
     "bad, message",
-    [(-1.0, "Negative values in data passed to MNISTPreprocessor"), (256.0, r"\[0, 255\]")],
+    [
+        (-1.0, "Negative values in data passed to MNISTPreprocessor"),
+        (256.0, r"\[0, 255\]"),
+    ],
 )
 def test_out_of_range_pixels_are_rejected(bad, message):
     X = np.zeros((2, 784))
@@ -94,7 +101,7 @@ def test_images_of_another_shape_with_the_same_pixel_count_are_rejected():
 
 
 def test_string_features_are_rejected():
-    with pytest.raises(ValueError, match="could not convert|dtype"):
+    with pytest.raises(ValueError, match=r"could not convert|dtype"):
         MNISTPreprocessor().fit(np.array([["a", "b"], ["c", "d"]], dtype=object))
 
 
@@ -107,7 +114,11 @@ def test_feature_names_for_mnist():
     pre = MNISTPreprocessor().fit(np.zeros((1, 784)))
     names = pre.get_feature_names_out()
     assert len(names) == 784
-    assert names[0] == "pixel_0_0" and names[29] == "pixel_1_1" and names[-1] == "pixel_27_27"
+    assert (
+        names[0] == "pixel_0_0"
+        and names[29] == "pixel_1_1"
+        and names[-1] == "pixel_27_27"
+    )
 
 
 def test_feature_names_for_non_square_rows():
@@ -125,7 +136,9 @@ def test_pandas_output_keeps_pixel_names(mnist):
     assert isinstance(out, pd.DataFrame)
     assert out.shape == (5, 784)
     assert out.columns[100] == "pixel_3_16"
-    np.testing.assert_array_equal(out.to_numpy(), X_train[:5].reshape(5, -1) / np.float32(255))
+    np.testing.assert_array_equal(
+        out.to_numpy(), X_train[:5].reshape(5, -1) / np.float32(255)
+    )
 
 
 def test_pandas_input_names_pass_through():

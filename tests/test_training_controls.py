@@ -7,11 +7,11 @@ import sys
 import numpy as np
 import pytest
 from scipy.stats import loguniform
+from sklearn import model_selection
 from sklearn.experimental import enable_halving_search_cv  # noqa: F401
 from sklearn.metrics import recall_score
 from sklearn.model_selection import HalvingGridSearchCV, RandomizedSearchCV
 
-import skmnist._classifier as classifier_module
 from skmnist import MNISTMLPClassifier, make_mnist_pipeline
 
 QUICK = {"hidden_layer_sizes": (64,), "epochs": 2, "random_state": 0}
@@ -27,14 +27,14 @@ def _flat(X):
 def test_early_stopping_on_full_mnist_restores_the_best_epoch(mnist, monkeypatch):
     (X_train, y_train), (X_test, y_test) = mnist
     held_out = {}
-    real_split = classifier_module.train_test_split
+    real_split = model_selection.train_test_split
 
     def capture_split(*arrays, **kwargs):
         parts = real_split(*arrays, **kwargs)
         held_out["X"], held_out["y"] = parts[1], parts[3]
         return parts
 
-    monkeypatch.setattr(classifier_module, "train_test_split", capture_split)
+    monkeypatch.setattr(model_selection, "train_test_split", capture_split)
     clf = MNISTMLPClassifier(
         early_stopping=True, epochs=20, n_iter_no_change=2, tol=1e-3, random_state=0
     ).fit(_flat(X_train), y_train)
@@ -188,7 +188,7 @@ def test_partial_fit_rejects_data_that_contradicts_the_first_call(mnist_small):
 
 
 def test_warm_start_continues_training(mnist_small):
-    (X, y), (X_test, y_test) = mnist_small
+    (X, y), _ = mnist_small
     clf = MNISTMLPClassifier(**QUICK, warm_start=True).fit(X, y)
     first_coefs = [c.copy() for c in clf.coefs_]
     clf.fit(X, y)

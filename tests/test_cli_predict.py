@@ -1,0 +1,280 @@
+"""The ``skmnist predict`` and ``skmnist evaluate`` commands."""
+
+import re
+import subprocess
+import sys
+
+import joblib
+import numpy as np
+import pytest
+from PIL import Image
+
+import skmnist
+from skmnist import MNISTMLPClassifier, cli, make_mnist_pipeline
+
+LINE = re.compile(r"^(?P<name>.+): (?P<label>\S+) \(probability (?P<p>[0-9.]+)\)$")
+
+
+@pytest.fixture(scope="module")
+def pipeline(mnist):
+    (X_train, y_train), _ = mnist
+    return make_mnist_pipeline(hidden_layer_sizes=(64,), epochs=2, random_state=0).fit(
+        X_train[:6000], y_train[:6000]
+    )
+
+
+@pytest.fixture(scope="module")
+def model_files(pipeline, mnist_small, tmp_path_factory):
+    """The pipeline in both formats, and a bare classifier on scaled pixels."""
+    folder = tmp_path_factory.mktemp("models")
+    (X, y), _ = mnist_small
+    bare = MNISTMLPClassifier(hidden_layer_sizes=(32,), epochs=1, random_state=0)
+    bare.fit(X[:3000], y[:3000])
+    joblib.dump(pipeline, folder / "pipe.joblib")
+    return {
+        "skmnist": skmnist.save(pipeline, folder / "pipe.skmnist"),
+        "joblib": folder / "pipe.joblib",
+        "bare": skmnist.save(bare, folder / "bare.skmnist"),
+        "bare_model": bare,
+    }
+
+
+@pytest.fixture(scope="module")
+def confident(pipeline, mnist):
+    """Indices of 6 test digits the pipeline classifies right, confidently."""
+    _, (X_test, y_test) = mnist
+    proba = pipeline.predict_proba(X_test[:300])
+    right = (np.argmax(proba, axis=1) == y_test[:300]) & (proba.max(axis=1) > 0.95)
+    chosen = np.flatnonzero(right)[:6]
+    assert len(chosen) == 6
+    return chosen
+
+
+def _run(argv, capsys):
+    status = cli.main([str(arg) for arg in argv])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def _parse(out):
+    lines = out.strip().splitlines()
+    parsed = [LINE.match(line) for line in lines]
+    assert all(parsed), lines
+    return [(m["name"], m["label"], float(m["p"])) for m in parsed]
+
+
+@pytest.mark.parametrize("fmt", ["skmnist", "joblib"])
+def test_predict_png_files(
+    model_files, pipeline, mnist, confident, tmp_path, capsys, fmt
+):
+    _, (X_test, y_test) = mnist
+    paths = []
+    for i in confident:
+        paths.append(tmp_path / f"digit{i}.png")
+        Image.fromarray(X_test[i]).save(paths[-1])
+
+    status, out, err = _run(["predict", "--model", model_files[fmt], *paths], capsys)
+    assert status == 0, err
+    results = _parse(out)
+    expected = pipeline.predict_proba(X_test[confident])
+    for (name, label, p), i, proba in zip(results, confident, expected, strict=True):
+        assert name == str(tmp_path / f"digit{i}.png")
+        assert int(label) == y_test[i]
+        assert p == pytest.approx(proba.max(), abs=0.02)  # PNG: same digit, +-1 level
+
+
+def test_predict_dark_on_light_colour_scans(
+    model_files, mnist, confident, tmp_path, capsys
+):
+    """Black ink on white paper, colour, 12x larger, JPEG: the MNIST way back."""
+    _, (X_test, y_test) = mnist
+    paths = []
+    for i in confident:
+        big = Image.fromarray(255 - X_test[i]).resize(
+            (336, 336), Image.Resampling.BICUBIC
+        )
+        paths.append(tmp_path / f"scan{i}.jpg")
+        big.convert("RGB").save(paths[-1], quality=90)
+
+    status, out, err = _run(
+        ["predict", "--model", model_files["skmnist"], *paths], capsys
+    )
+    assert status == 0, err
+    labels = [int(label) for _, label, _ in _parse(out)]
+    np.testing.assert_array_equal(labels, y_test[confident])
+
+    # --invert never leaves them as the model has never seen digits: blank.
+    status, out, _ = _run(
+        ["predict", "--model", model_files["skmnist"], "--invert", "never", *paths],
+        capsys,
+    )
+    assert status == 0
+    assert [int(label) for _, label, _ in _parse(out)] != list(y_test[confident])
+
+
+def test_predict_npy_arrays(model_files, pipeline, mnist, tmp_path, capsys):
+    _, (X_test, _) = mnist
+    stack, single = tmp_path / "stack.npy", tmp_path / "single.npy"
+    np.save(stack, X_test[:5])
+    np.save(single, X_test[5])
+    status, out, err = _run(
+        ["predict", "--model", model_files["skmnist"], stack, single], capsys
+    )
+    assert status == 0, err
+    results = _parse(out)
+    assert [name for name, _, _ in results] == [
+        *(f"{stack}[{i}]" for i in range(5)),
+        f"{single}[0]",
+    ]
+    proba = pipeline.predict_proba(X_test[:6])
+    np.testing.assert_array_equal(
+        [int(label) for _, label, _ in results], np.argmax(proba, axis=1)
+    )
+    np.testing.assert_allclose([p for _, _, p in results], proba.max(axis=1), atol=5e-5)
+
+
+def test_predict_with_a_bare_classifier(model_files, mnist, tmp_path, capsys):
+    """A classifier trained on scaled pixels gets the images flattened, /255."""
+    _, (X_test, _) = mnist
+    np.save(tmp_path / "x.npy", X_test[:4])
+    status, out, err = _run(
+        ["predict", "--model", model_files["bare"], tmp_path / "x.npy"], capsys
+    )
+    assert status == 0, err
+    expected = model_files["bare_model"].predict(X_test[:4].reshape(4, -1) / 255)
+    np.testing.assert_array_equal([int(lab) for _, lab, _ in _parse(out)], expected)
+
+
+def test_predict_prints_string_labels(mnist_small, tmp_path, capsys):
+    (X, y), (X_test, _) = mnist_small
+    names = np.array(["zero", "one", "two", "three", "four", "five", "six", "seven",
+                      "eight", "nine"], dtype=object)  # fmt: skip
+    clf = MNISTMLPClassifier(hidden_layer_sizes=(16,), epochs=1, random_state=0)
+    clf.fit(X[:2000], names[y[:2000]])
+    model = skmnist.save(clf, tmp_path / "names.skmnist")
+    np.save(tmp_path / "x.npy", np.rint(X_test[:3] * 255).reshape(3, 28, 28))
+    status, out, err = _run(["predict", "--model", model, tmp_path / "x.npy"], capsys)
+    assert status == 0, err
+    assert [label for _, label, _ in _parse(out)] == list(clf.predict(X_test[:3]))
+
+
+def test_predict_errors(model_files, tmp_path, capsys):
+    png = tmp_path / "d.png"
+    Image.new("L", (28, 28)).save(png)
+
+    status, _, err = _run(
+        ["predict", "--model", tmp_path / "nope.skmnist", png], capsys
+    )
+    assert status == 1 and "skmnist predict: error:" in err and "nope.skmnist" in err
+
+    junk = tmp_path / "junk.skmnist"
+    junk.write_bytes(b"\x00" * 100)
+    status, _, err = _run(["predict", "--model", junk, png], capsys)
+    assert status == 1 and "not an skmnist model file" in err
+
+    broken = tmp_path / "broken.joblib"
+    broken.write_bytes(b"\x80\x04garbage")
+    status, _, err = _run(["predict", "--model", broken, png], capsys)
+    assert status == 1 and "cannot load the joblib/pickle file" in err
+
+    text = tmp_path / "notes.png"
+    text.write_text("hello")
+    status, _, err = _run(["predict", "--model", model_files["skmnist"], text], capsys)
+    assert status == 1 and "not an image file" in err
+
+    status, _, err = _run(
+        ["predict", "--model", model_files["skmnist"], tmp_path / "missing.png"],
+        capsys,
+    )
+    assert status == 1 and "missing.png" in err
+
+    with pytest.raises(SystemExit) as info:
+        _run(
+            ["predict", "--model", model_files["skmnist"], "--invert", "x", png], capsys
+        )
+    assert info.value.code == 2
+    with pytest.raises(SystemExit):
+        _run(["predict", png], capsys)  # --model is required
+
+
+def test_predict_refuses_a_model_that_is_not_a_classifier(tmp_path, capsys):
+    from skmnist import MNISTPreprocessor
+
+    model = skmnist.save(
+        MNISTPreprocessor().fit(np.zeros((2, 28, 28))), tmp_path / "pre.skmnist"
+    )
+    np.save(tmp_path / "x.npy", np.zeros((28, 28)))
+    status, _, err = _run(["predict", "--model", model, tmp_path / "x.npy"], capsys)
+    assert status == 1 and "not a classifier" in err
+
+
+def test_evaluate(model_files, pipeline, mnist, mnist_path, capsys):
+    _, (X_test, y_test) = mnist
+    status, out, err = _run(
+        ["evaluate", "--model", model_files["skmnist"], "--data", mnist_path], capsys
+    )
+    assert status == 0, err
+    y_pred = pipeline.predict(X_test)
+    accuracy = np.mean(y_pred == y_test)
+    assert f"Accuracy: {accuracy:.4f}" in out
+    assert "Test samples: 10000" in out
+    assert re.search(r"precision\s+recall\s+f1-score\s+support", out)
+
+    matrix_text = out.split("Confusion matrix")[1].strip().splitlines()[1:]
+    assert matrix_text[0].split() == [str(d) for d in range(10)]
+    rows = [list(map(int, line.split())) for line in matrix_text[1:]]
+    assert [row[0] for row in rows] == list(range(10))
+    matrix = np.array([row[1:] for row in rows])
+    assert matrix.shape == (10, 10)
+    np.testing.assert_array_equal(matrix.sum(axis=1), np.bincount(y_test))
+    assert np.trace(matrix) == np.sum(y_pred == y_test)
+
+
+def test_evaluate_reports_missing_data(model_files, tmp_path, capsys):
+    status, _, err = _run(
+        ["evaluate", "--model", model_files["skmnist"], "--data", tmp_path / "no.npz"],
+        capsys,
+    )
+    assert status == 1 and "skmnist evaluate: error:" in err
+
+
+def test_predict_in_a_fresh_process_needs_no_tensorflow(model_files, mnist, tmp_path):
+    _, (X_test, y_test) = mnist
+    png = tmp_path / "digit.png"
+    Image.fromarray(X_test[0]).save(png)
+    code = (
+        "import sys\n"
+        "from skmnist.cli import main\n"
+        "status = main(sys.argv[1:])\n"
+        "heavy = [m for m in sys.modules\n"
+        "         if m.split('.')[0] in ('tensorflow', 'keras')]\n"
+        "print('heavy modules:', heavy)\n"
+        "sys.exit(status)\n"
+    )
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            code,
+            "predict",
+            "--model",
+            str(model_files["skmnist"]),
+            str(png),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    first, last = done.stdout.strip().splitlines()
+    assert first.startswith(f"{png}: {y_test[0]} (probability")
+    assert last == "heavy modules: []"
+
+    # The module entry point works too.
+    done = subprocess.run(
+        [sys.executable, "-m", "skmnist", "predict", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "--invert" in done.stdout and "IMAGE" in done.stdout
