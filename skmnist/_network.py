@@ -149,12 +149,20 @@ def build_mlp(n_features, n_classes, hidden_layer_sizes, activation, dropout, rn
     return keras.Sequential(layers, name="mnist_mlp")
 
 
+# Training steps run per call into TensorFlow: one call per step costs the
+# tutorial network about a third of its fit time in Python and dispatch
+# overhead on two cores (benchmarks/bench_fit.py); 32 steps per call leave a
+# progress bar that still moves smoothly.
+STEPS_PER_EXECUTION = 32
+
+
 def compile_model(model, optimizer, learning_rate):
     """Categorical cross-entropy on integer labels, with accuracy reported."""
     model.compile(
         optimizer=KERAS_OPTIMIZERS[optimizer](learning_rate=learning_rate),
         loss=keras.losses.SparseCategoricalCrossentropy(),
         metrics=["accuracy"],
+        steps_per_execution=STEPS_PER_EXECUTION,
     )
     return model
 
@@ -162,29 +170,45 @@ def compile_model(model, optimizer, learning_rate):
 def make_batches(X, y, sample_weight, order, batch_size, shuffle, seed):
     """A stream of mini-batches of the rows ``order``, reshuffled each epoch.
 
-    Keras's own ``shuffle=True`` draws from TensorFlow's global seed; shuffling
-    positions here with an operation seed keeps the order a function of
-    ``random_state`` alone. The data is copied into one tensor once and batches
-    are gathered from it, with no Python work per batch. ``order`` lists the
-    rows to train on, a row repeated to stand for an integer weight.
+    Keras's own ``shuffle=True`` draws from TensorFlow's global seed; here each
+    epoch's permutation comes from a generator seeded with ``seed``, so the
+    order is a function of ``random_state`` alone. The data is copied into one
+    tensor once; an epoch is one permutation cut into batches of indices, and
+    each batch is gathered from the tensor, with no Python work per batch and
+    no per-sample shuffle buffer to refill. ``order`` lists the rows to train
+    on, a row repeated to stand for an integer weight.
     """
     features = tf.constant(X, dtype=tf.float32)
     targets = tf.constant(y, dtype=tf.int32)
     weights = None if sample_weight is None else tf.constant(sample_weight, tf.float32)
     rows = tf.constant(order, dtype=tf.int64)
-    positions = tf.data.Dataset.range(len(order))
-    if shuffle:
-        positions = positions.shuffle(
-            len(order), seed=seed, reshuffle_each_iteration=True
+    n_rows = len(order)
+    n_full = n_rows // batch_size * batch_size
+    generator = tf.random.Generator.from_seed(seed)
+
+    def epoch(_):
+        positions = tf.range(n_rows, dtype=tf.int64)
+        if shuffle:
+            positions = tf.random.experimental.stateless_shuffle(
+                positions, seed=generator.make_seeds(1)[:, 0]
+            )
+        batches = tf.data.Dataset.from_tensor_slices(
+            tf.reshape(positions[:n_full], (-1, batch_size))
         )
+        if n_full < n_rows:
+            batches = batches.concatenate(tf.data.Dataset.from_tensors(positions[n_full:]))
+        return batches
 
     def gather(batch):
         index = tf.gather(rows, batch)
         x, t = tf.gather(features, index), tf.gather(targets, index)
         return (x, t) if weights is None else (x, t, tf.gather(weights, index))
 
+    n_batches = -(-n_rows // batch_size)
     return (
-        positions.batch(batch_size)
+        tf.data.Dataset.range(1)
+        .flat_map(epoch)
+        .apply(tf.data.experimental.assert_cardinality(n_batches))
         .map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         .prefetch(tf.data.AUTOTUNE)
     )

@@ -59,3 +59,27 @@ def test_grid_search_on_dask_equals_the_local_search(mnist, dask_client):
         remote.cv_results_["mean_test_score"], local.cv_results_["mean_test_score"]
     )
     assert remote.best_params_ == local.best_params_
+
+
+def test_hyperband_drives_partial_fit(mnist, dask_client):
+    from dask_ml.model_selection import HyperbandSearchCV
+
+    from skmnist import MNISTMLPClassifier, MNISTPreprocessor
+
+    (X_train, y_train), _ = mnist
+    X = MNISTPreprocessor().fit_transform(X_train[:3000])
+    y = y_train[:3000]
+    search = HyperbandSearchCV(
+        MNISTMLPClassifier(hidden_layer_sizes=(32,), random_state=0),
+        {"learning_rate": [1e-5, 1e-3, 1e-2]},
+        max_iter=3,
+        random_state=0,
+    ).fit(X, y, classes=np.arange(10))
+
+    # Hyperband trained the models one partial_fit (one epoch) at a time.
+    calls = search.cv_results_["partial_fit_calls"]
+    assert max(calls) == 3 and min(calls) >= 1
+    best = search.best_estimator_
+    assert best.n_iter_ == calls[search.best_index_]
+    assert search.best_params_["learning_rate"] in (1e-3, 1e-2)
+    assert search.best_score_ > 0.8
