@@ -154,21 +154,14 @@ def machine():
             )
     except (OSError, StopIteration):
         pass
-    import numpy
-    import sklearn
+    from importlib.metadata import PackageNotFoundError, version
 
-    versions = {
-        "python": platform.python_version(),
-        "numpy": numpy.__version__,
-        "scikit-learn": sklearn.__version__,
-    }
-    try:
-        import keras
-        import tensorflow
-
-        versions |= {"keras": keras.__version__, "tensorflow": tensorflow.__version__}
-    except ImportError:
-        pass
+    versions = {"python": platform.python_version()}
+    for package in ("numpy", "scikit-learn", "keras", "tensorflow", "skmnist"):
+        try:
+            versions[package] = version(package)
+        except PackageNotFoundError:
+            pass
     return {"cores": os.cpu_count(), "cpu": cpu, "versions": versions}
 
 
