@@ -488,3 +488,22 @@ def test_pickle_joblib_and_skops_round_trips(which, request, mnist, tmp_path):
     for loaded in (from_pickle, from_joblib, from_skops):
         assert type(loaded) is type(model)
         np.testing.assert_array_equal(loaded.predict_proba(X), expected)
+
+
+@pytest.mark.parametrize("how", ["partial_fit", "warm_start"])
+def test_training_continues_identically_after_save_and_load(mnist_small, tmp_path, how):
+    (X, y), (X_test, _) = mnist_small
+    X, y = X[:2000], y[:2000]
+    original = MNISTMLPClassifier(hidden_layer_sizes=(32,), epochs=1, random_state=0)
+    original.partial_fit(X, y, classes=np.arange(10))
+    loaded = skmnist.load(skmnist.save(original, tmp_path / "model.skmnist"))
+    np.testing.assert_array_equal(loaded.predict_proba(X_test), original.predict_proba(X_test))
+
+    for model in (original, loaded):
+        if how == "partial_fit":
+            model.partial_fit(X, y)
+        else:
+            model.set_params(warm_start=True).fit(X, y)
+    # Same optimizer moments, dropout and shuffling state: the same next epoch.
+    assert loaded.n_iter_ == original.n_iter_ == 2
+    np.testing.assert_array_equal(loaded.predict_proba(X_test), original.predict_proba(X_test))
