@@ -109,7 +109,7 @@ class MNISTMLPClassifier(ClassifierMixin, BaseEstimator):
     n_features_in_ : int
         Number of features seen during :meth:`fit`.
 
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (``n_features_in_``,)
         Names of features seen during :meth:`fit`, only when ``X`` has string
         column names.
 

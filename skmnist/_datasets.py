@@ -43,7 +43,43 @@ _GZIP_ERRORS = (gzip.BadGzipFile, EOFError, zlib.error)
 
 
 class MNISTUnavailableError(OSError):
-    """MNIST is neither available locally nor could it be downloaded."""
+    """MNIST is neither available locally nor could it be downloaded.
+
+    Raised by :func:`load_mnist` when it is called without a path, finds no
+    local copy and cannot download one; ``skmnist train`` without ``--data``
+    prints its message and exits with status 1. A subclass of
+    :class:`OSError`, so ``except OSError`` catches it too; the exception the
+    download raised is its ``__cause__``.
+
+    Parameters
+    ----------
+    message : str
+        What was tried (``SKMNIST_DATA``, the Keras cache path, the download
+        and its error) and the three ways to use a local copy:
+        ``export SKMNIST_DATA=...``, ``load_mnist(path=...)`` and
+        ``skmnist train --data ...``.
+
+    Attributes
+    ----------
+    args : tuple of str
+        ``(message,)``, as for any exception.
+
+    See Also
+    --------
+    load_mnist : Where the data is looked for.
+
+    Examples
+    --------
+    >>> from skmnist import MNISTUnavailableError, load_mnist
+    >>> issubclass(MNISTUnavailableError, OSError)
+    True
+    >>> try:
+    ...     (X_train, y_train), (X_test, y_test) = load_mnist()
+    ... except MNISTUnavailableError as exc:
+    ...     print(exc)  # what was tried, and how to use a local copy
+    >>> X_train.shape
+    (60000, 28, 28)
+    """
 
 
 def load_mnist(path=None):
@@ -88,15 +124,21 @@ def load_mnist(path=None):
         If ``path`` is None, nothing is found locally and the download fails;
         a subclass of OSError whose message says how to use a local copy.
 
+    See Also
+    --------
+    MNISTUnavailableError : Raised when there is no local copy and no download.
+
     Examples
     --------
-    >>> from skmnist import load_mnist
-    >>> (X_train, y_train), (X_test, y_test) = load_mnist()  # doctest: +SKIP
+    With ``SKMNIST_DATA`` set to a local copy (offline, or to skip the
+    download), or with ``load_mnist(path="/path/to/mnist.npz")``:
 
-    ``X_train`` then has shape (60000, 28, 28), ``y_train`` (60000,),
-    ``X_test`` (10000, 28, 28) and ``y_test`` (10000,). Offline, point to a
-    local copy with ``load_mnist(path="/path/to/mnist.npz")`` or
-    ``export SKMNIST_DATA=/path/to/mnist.npz``.
+    >>> from skmnist import load_mnist
+    >>> (X_train, y_train), (X_test, y_test) = load_mnist()
+    >>> X_train.shape, y_train.shape, X_test.shape, y_test.shape
+    ((60000, 28, 28), (60000,), (10000, 28, 28), (10000,))
+    >>> X_train.dtype, int(X_train.max()), y_train[:10].tolist()
+    (dtype('uint8'), 255, [5, 0, 4, 1, 9, 2, 1, 3, 1, 4])
     """
     if path is not None:
         return _load_from(Path(os.fspath(path)).expanduser())

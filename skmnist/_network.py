@@ -196,7 +196,9 @@ def make_batches(X, y, sample_weight, order, batch_size, shuffle, seed):
             tf.reshape(positions[:n_full], (-1, batch_size))
         )
         if n_full < n_rows:
-            batches = batches.concatenate(tf.data.Dataset.from_tensors(positions[n_full:]))
+            batches = batches.concatenate(
+                tf.data.Dataset.from_tensors(positions[n_full:])
+            )
         return batches
 
     def gather(batch):

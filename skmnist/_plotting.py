@@ -125,5 +125,59 @@ def plot_misclassified(images, y_true, proba, classes, n=16):
     return fig, wrong
 
 
+def plot_confusion_matrix(y_true, y_pred, labels=None, ax=None):
+    """The confusion matrix of predictions, drawn by ``ConfusionMatrixDisplay``.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        The true labels.
+
+    y_pred : array-like of shape (n_samples,)
+        The predicted labels.
+
+    labels : array-like of shape (n_classes,), default=None
+        The labels of the rows and columns, in order; by default those that
+        occur in ``y_true`` or ``y_pred``, sorted.
+
+    ax : matplotlib Axes, default=None
+        Where to draw; a new figure when None.
+
+    Returns
+    -------
+    display : sklearn.metrics.ConfusionMatrixDisplay
+        Its ``confusion_matrix`` counts the samples of each true label (rows)
+        by predicted label (columns), so its diagonal sums to the number of
+        correct predictions; ``display.ax_`` and ``display.figure_`` hold the
+        drawing.
+
+    Examples
+    --------
+    >>> from skmnist._plotting import plot_confusion_matrix
+    >>> display = plot_confusion_matrix([0, 1, 1, 2], [0, 1, 2, 2])
+    >>> int(display.confusion_matrix.trace())
+    3
+    >>> display.ax_.get_title()
+    'Confusion matrix: 3 of 4 correct (0.7500)'
+    """
+    from sklearn.metrics import ConfusionMatrixDisplay
+
+    plt = _pyplot()
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.4, 5.6))
+    display = ConfusionMatrixDisplay.from_predictions(
+        y_true, y_pred, labels=labels, ax=ax, cmap="Blues", colorbar=False
+    )
+    n_correct = int(np.trace(display.confusion_matrix))
+    n_samples = int(display.confusion_matrix.sum())
+    ax.set_title(
+        f"Confusion matrix: {n_correct} of {n_samples} correct "
+        f"({n_correct / n_samples:.4f})"
+    )
+    ax.set_xlabel("predicted digit")
+    ax.set_ylabel("true digit")
+    return display
+
+
 def _final_step(estimator):
     return estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator

@@ -28,7 +28,7 @@ class MNISTPreprocessor(TransformerMixin, BaseEstimator):
     n_features_in_ : int
         Number of pixels per image (784 for MNIST).
 
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (``n_features_in_``,)
         Column names of ``X``, set only when ``X`` has string column names.
 
     image_shape_ : tuple of (int, int) or None
@@ -83,7 +83,7 @@ class MNISTPreprocessor(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        X_scaled : ndarray of shape (n_samples, n_features_in_), dtype float32
+        X_scaled : ndarray of shape (n_samples, ``n_features_in_``), dtype float32
             Pixel values divided by 255.
         """
         check_is_fitted(self)

@@ -6,7 +6,7 @@ expects of a fitted model:
 * an integer weight ``k`` means the row counts ``k`` times, so it is repeated
   ``k`` times (0 drops it): training on weighted rows is then exactly training
   on repeated rows, dropout masks and mini-batches included;
-* rows are put in a canonical order, sorted by their content, before the
+* rows are put in a canonical order, sorted by a hash of their content, before the
   seeded shuffle; so the same rows in any order, or repeated rather than
   weighted, give the same batches and the same model for a fixed
   ``random_state``.
@@ -35,14 +35,22 @@ def training_rows(X, y, sample_weight):
     return rows[_content_order(X[rows], y[rows])], row_weights
 
 
-def _content_order(X, y):
-    """A permutation sorting rows by content (two random projections, then y).
+def _content_order(X, y, chunk_rows=4096):
+    """A permutation sorting rows by a hash of their bytes, then by label.
 
-    Two independent float32 projections make a tie between different rows
-    vanishingly unlikely; identical rows tie, and their order cannot matter.
+    The hash is integer arithmetic on the values' bit patterns, exact and
+    free of BLAS, so it is the same whatever the row's position, the number
+    of threads or the machine: a floating-point projection would round
+    differently with the thread count and reorder near-ties. Identical rows
+    hash alike, and their order cannot matter.
     """
-    projections = (
-        np.random.RandomState(0).standard_normal((X.shape[1], 2)).astype(X.dtype)
-    )
-    keys = X @ projections
-    return np.lexsort((y, keys[:, 1], keys[:, 0]))
+    bits = np.ascontiguousarray(X).view(f"u{X.dtype.itemsize}")
+    multipliers = np.random.RandomState(0).randint(
+        1, 2**62, size=X.shape[1], dtype=np.int64
+    ).astype(np.uint64) | np.uint64(1)
+    keys = np.empty(len(X), dtype=np.uint64)
+    for start in range(0, len(X), chunk_rows):
+        block = bits[start : start + chunk_rows].astype(np.uint64)
+        # uint64 arithmetic wraps around: a multiply-add hash modulo 2**64.
+        keys[start : start + chunk_rows] = (block * multipliers).sum(axis=1)
+    return np.lexsort((y, keys))

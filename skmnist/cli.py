@@ -28,7 +28,26 @@ def _positive_int(text):
 
 
 def build_parser():
-    """The argument parser of the ``skmnist`` command."""
+    """The argument parser of the ``skmnist`` command.
+
+    Returns
+    -------
+    parser : argparse.ArgumentParser
+        The parser, with the sub-commands ``train``, ``predict`` and
+        ``evaluate``; each parsed namespace carries the function that runs
+        its command as ``handler``.
+
+    See Also
+    --------
+    main : Parse the arguments and run the command.
+
+    Examples
+    --------
+    >>> from skmnist.cli import build_parser
+    >>> args = build_parser().parse_args(["train", "--epochs", "2"])
+    >>> args.command, args.epochs, args.batch_size, args.output, args.report
+    ('train', 2, 128, 'mnist_mlp.skmnist', None)
+    """
     parser = argparse.ArgumentParser(
         prog="skmnist",
         description="The classic Keras MNIST MLP as a scikit-learn pipeline.",
@@ -66,6 +85,13 @@ def build_parser():
         choices=(0, 1, 2),
         default=1,
         help="0 silent, 1 a progress bar per epoch, 2 a line per epoch",
+    )
+    train.add_argument(
+        "--report",
+        metavar="DIR",
+        help="also write figures (learning_curve.png, confusion_matrix.png, "
+        "misclassified.png) and a summary (report.md) to DIR, created if "
+        "needed; needs matplotlib",
     )
     train.set_defaults(handler=_train)
 
@@ -252,12 +278,24 @@ def _matrix_text(matrix, labels):
 
 
 def _train(args):
+    from pathlib import Path
+
     from sklearn.metrics import log_loss
 
     from ._datasets import load_mnist
     from ._io import dump_atomic
     from ._persistence import save
     from ._pipeline import make_mnist_pipeline
+
+    if args.report is not None:
+        # Fail before training, not after it.
+        from ._report import check_can_report
+
+        try:
+            check_can_report()
+        except ImportError as exc:
+            raise ValueError(f"--report: {exc}") from exc
+        Path(args.report).mkdir(parents=True, exist_ok=True)
 
     (X_train, y_train), (X_test, y_test) = load_mnist(args.data)
     print(f"{len(X_train)} train samples, {len(X_test)} test samples")
@@ -274,11 +312,13 @@ def _train(args):
 
     start = time.perf_counter()
     pipeline.fit(X_train, y_train)
-    print(f"Trained in {time.perf_counter() - start:.1f} s")
+    train_seconds = time.perf_counter() - start
+    print(f"Trained in {train_seconds:.1f} s")
 
     proba = pipeline.predict_proba(X_test)
     y_pred = classifier.classes_[np.argmax(proba, axis=1)]
-    print(f"Test loss: {log_loss(y_test, proba, labels=classifier.classes_):.4f}")
+    test_loss = log_loss(y_test, proba, labels=classifier.classes_)
+    print(f"Test loss: {test_loss:.4f}")
     print(f"Test accuracy: {np.mean(y_pred == y_test):.4f}")
 
     if str(args.output).endswith(_PICKLE_SUFFIXES):
@@ -286,11 +326,73 @@ def _train(args):
     else:
         save(pipeline, args.output)
     print(f"Saved the fitted pipeline to {args.output}")
+
+    if args.report is not None:
+        from ._report import write_report
+
+        paths = write_report(
+            args.report,
+            pipeline,
+            X_test,
+            y_test,
+            proba,
+            test_loss=test_loss,
+            model_path=args.output,
+            n_train=len(X_train),
+            train_seconds=train_seconds,
+        )
+        print(f"Wrote the report to {paths['report']}")
     return 0
 
 
 def main(argv=None):
-    """Run the ``skmnist`` command; return its exit status."""
+    """Run the ``skmnist`` command; return its exit status.
+
+    Parameters
+    ----------
+    argv : list of str, default=None
+        The arguments after the program name, such as
+        ``["train", "--epochs", "1"]``; None reads them from ``sys.argv``.
+
+    Returns
+    -------
+    status : int
+        0 on success, 1 when the command failed on missing, unavailable or
+        corrupt data, on a file it cannot read or write, or on a bad model
+        (the error is printed on one line on stderr). Invalid options exit
+        with status 2, from argparse.
+
+    Examples
+    --------
+    Train the tutorial network for one epoch on MNIST (found through
+    ``SKMNIST_DATA``), save it to ``mnist_mlp.skmnist`` with figures and a
+    summary in ``report/``, then classify two test digits with the saved model:
+
+    >>> from pathlib import Path
+    >>> import numpy as np
+    >>> from skmnist import load_mnist
+    >>> from skmnist.cli import main
+    >>> main(["train", "--epochs", "1", "--verbose", "0", "--random-state", "0",
+    ...       "--report", "report"])  # doctest: +ELLIPSIS
+    60000 train samples, 10000 test samples
+    Model: "mnist_mlp"
+    ...
+    Test accuracy: 0.9...
+    Saved the fitted pipeline to mnist_mlp.skmnist
+    Wrote the report to report/report.md
+    0
+    >>> sorted(path.name for path in Path("report").iterdir())
+    ['confusion_matrix.png', 'learning_curve.png', 'misclassified.png', 'report.md']
+    >>> _, (X_test, y_test) = load_mnist()
+    >>> np.save("digits.npy", X_test[:2])
+    >>> y_test[:2].tolist()
+    [7, 2]
+    >>> main(["predict", "--model", "mnist_mlp.skmnist", "digits.npy"])
+    ... # doctest: +ELLIPSIS
+    digits.npy[0]: 7 (probability ...)
+    digits.npy[1]: 2 (probability ...)
+    0
+    """
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)

@@ -497,7 +497,9 @@ def test_training_continues_identically_after_save_and_load(mnist_small, tmp_pat
     original = MNISTMLPClassifier(hidden_layer_sizes=(32,), epochs=1, random_state=0)
     original.partial_fit(X, y, classes=np.arange(10))
     loaded = skmnist.load(skmnist.save(original, tmp_path / "model.skmnist"))
-    np.testing.assert_array_equal(loaded.predict_proba(X_test), original.predict_proba(X_test))
+    np.testing.assert_array_equal(
+        loaded.predict_proba(X_test), original.predict_proba(X_test)
+    )
 
     for model in (original, loaded):
         if how == "partial_fit":
@@ -506,4 +508,6 @@ def test_training_continues_identically_after_save_and_load(mnist_small, tmp_pat
             model.set_params(warm_start=True).fit(X, y)
     # Same optimizer moments, dropout and shuffling state: the same next epoch.
     assert loaded.n_iter_ == original.n_iter_ == 2
-    np.testing.assert_array_equal(loaded.predict_proba(X_test), original.predict_proba(X_test))
+    np.testing.assert_array_equal(
+        loaded.predict_proba(X_test), original.predict_proba(X_test)
+    )

@@ -1,5 +1,6 @@
 """Training controls: early stopping, weights, incremental training, verbosity."""
 
+import os
 import pickle
 import subprocess
 import sys
@@ -301,3 +302,28 @@ def test_halving_search_uses_epochs_as_the_resource(mnist):
     assert search.best_estimator_.named_steps["classifier"].epochs == 4
     assert search.best_estimator_.named_steps["classifier"].n_iter_ == 4
     assert search.best_params_["classifier__learning_rate"] in (1e-3, 1e-2)
+
+
+def test_thread_count_does_not_change_the_model(mnist_small, mnist_path, tmp_path):
+    # A search with n_jobs=2 or on Dask trains in workers given one thread
+    # each; the model must be the one a two-thread process trains.
+    (X, y), (X_test, _) = mnist_small
+    script = f"""
+import numpy as np
+from skmnist import MNISTMLPClassifier, load_mnist
+(X, y), (X_test, _) = load_mnist({str(mnist_path)!r})
+rng = np.random.RandomState(0)
+train = rng.permutation(len(X))[:6000]
+test = rng.permutation(len(X_test))[:1000]
+flat = lambda A: A.reshape(len(A), -1).astype(np.float32) / 255.0
+clf = MNISTMLPClassifier(**{QUICK!r}).fit(flat(X[train]), y[train])
+np.save({str(tmp_path / "proba.npy")!r}, clf.predict_proba(flat(X_test[test])))
+"""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    subprocess.run([sys.executable, "-c", script], check=True, env=env)
+    here = MNISTMLPClassifier(**QUICK).fit(X, y).predict_proba(X_test)
+    # Training is identical; NumPy's prediction may round differently with
+    # another number of BLAS threads, in the last bit.
+    np.testing.assert_allclose(
+        np.load(tmp_path / "proba.npy"), here, rtol=1e-12, atol=1e-15
+    )
