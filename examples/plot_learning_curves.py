@@ -42,8 +42,9 @@ args, _ = parser.parse_known_args()
 # %%
 # Train with early stopping
 # -------------------------
-# ``epochs=30`` is only an upper bound: training stops three epochs after the
-# validation accuracy last improved.
+# ``epochs=30`` is only an upper bound: training stops once the validation
+# accuracy has gone more than ``n_iter_no_change=3`` epochs without improving
+# by ``tol`` (scikit-learn's rule), that is four epochs after its best.
 
 (X_train, y_train), (X_test, y_test) = load_mnist(args.data)
 X_train, y_train = X_train[: args.subset], y_train[: args.subset]
