@@ -12,8 +12,8 @@ from pathlib import Path
 # set; without it the check is skipped rather than run.
 os.environ.setdefault("SCIPY_ARRAY_API", "1")
 
-import numpy as np
 import pytest
+from _helpers import small_split
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
@@ -55,14 +55,7 @@ def mnist(mnist_path):
 def mnist_small(mnist):
     """A random 6,000/1,000 subset, flattened and scaled, for quick fits."""
     (X_train, y_train), (X_test, y_test) = mnist
-    rng = np.random.RandomState(0)
-    train = rng.permutation(len(X_train))[:6000]
-    test = rng.permutation(len(X_test))[:1000]
-
-    def flat(X):
-        return X.reshape(len(X), -1).astype(np.float32) / 255.0
-
-    return (flat(X_train[train]), y_train[train]), (flat(X_test[test]), y_test[test])
+    return small_split(X_train, y_train, X_test, y_test)
 
 
 TUTORIAL_SEEDS = (1, 2, 3)

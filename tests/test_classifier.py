@@ -1,10 +1,8 @@
 """MNISTMLPClassifier: the Keras tutorial network as a scikit-learn classifier."""
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
+from _helpers import proba_from_another_process
 from sklearn.exceptions import NotFittedError
 from sklearn.utils._param_validation import InvalidParameterError
 
@@ -84,20 +82,9 @@ def test_fixed_random_state_is_reproducible_across_processes(
     mnist_small, mnist_path, tmp_path
 ):
     (X, y), (X_test, _) = mnist_small
-    script = f"""
-import numpy as np
-from skmnist import MNISTMLPClassifier, load_mnist
-(X, y), (X_test, _) = load_mnist({str(mnist_path)!r})
-rng = np.random.RandomState(0)
-train = rng.permutation(len(X))[:6000]
-test = rng.permutation(len(X_test))[:1000]
-flat = lambda A: A.reshape(len(A), -1).astype(np.float32) / 255.0
-clf = MNISTMLPClassifier(**{QUICK!r}).fit(flat(X[train]), y[train])
-np.save({str(tmp_path / "proba.npy")!r}, clf.predict_proba(flat(X_test[test])))
-"""
-    subprocess.run([sys.executable, "-c", script], check=True)
+    there = proba_from_another_process(mnist_path, QUICK, tmp_path)
     here = MNISTMLPClassifier(**QUICK).fit(X, y).predict_proba(X_test)
-    np.testing.assert_array_equal(np.load(tmp_path / "proba.npy"), here)
+    np.testing.assert_array_equal(there, here)
 
 
 def test_fit_leaves_global_random_state_alone(mnist_small):

@@ -1,12 +1,12 @@
 """Training controls: early stopping, weights, incremental training, verbosity."""
 
-import os
 import pickle
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+from _helpers import proba_from_another_process
 from scipy.stats import loguniform
 from sklearn import model_selection
 from sklearn.experimental import enable_halving_search_cv  # noqa: F401
@@ -308,22 +308,10 @@ def test_thread_count_does_not_change_the_model(mnist_small, mnist_path, tmp_pat
     # A search with n_jobs=2 or on Dask trains in workers given one thread
     # each; the model must be the one a two-thread process trains.
     (X, y), (X_test, _) = mnist_small
-    script = f"""
-import numpy as np
-from skmnist import MNISTMLPClassifier, load_mnist
-(X, y), (X_test, _) = load_mnist({str(mnist_path)!r})
-rng = np.random.RandomState(0)
-train = rng.permutation(len(X))[:6000]
-test = rng.permutation(len(X_test))[:1000]
-flat = lambda A: A.reshape(len(A), -1).astype(np.float32) / 255.0
-clf = MNISTMLPClassifier(**{QUICK!r}).fit(flat(X[train]), y[train])
-np.save({str(tmp_path / "proba.npy")!r}, clf.predict_proba(flat(X_test[test])))
-"""
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    subprocess.run([sys.executable, "-c", script], check=True, env=env)
+    there = proba_from_another_process(
+        mnist_path, QUICK, tmp_path, env={"OMP_NUM_THREADS": "1"}
+    )
     here = MNISTMLPClassifier(**QUICK).fit(X, y).predict_proba(X_test)
     # Training is identical; NumPy's prediction may round differently with
     # another number of BLAS threads, in the last bit.
-    np.testing.assert_allclose(
-        np.load(tmp_path / "proba.npy"), here, rtol=1e-12, atol=1e-15
-    )
+    np.testing.assert_allclose(there, here, rtol=1e-12, atol=1e-15)

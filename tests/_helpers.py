@@ -1,0 +1,42 @@
+"""Helpers shared by several test modules (fixtures live in conftest.py)."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+
+def small_split(X_train, y_train, X_test, y_test):
+    """The ``mnist_small`` subset of the raw arrays (one definition for both)."""
+    rng = np.random.RandomState(0)
+    train = rng.permutation(len(X_train))[:6000]
+    test = rng.permutation(len(X_test))[:1000]
+
+    def flat(X):
+        return X.reshape(len(X), -1).astype(np.float32) / 255.0
+
+    return (flat(X_train[train]), y_train[train]), (flat(X_test[test]), y_test[test])
+
+
+def proba_from_another_process(mnist_path, params, tmp_path, env=None):
+    """``predict_proba`` on ``mnist_small``'s test rows of a classifier with
+    ``params`` fitted on its training rows, in a fresh Python process."""
+    out = tmp_path / "proba.npy"
+    script = f"""
+import numpy as np
+from _helpers import small_split
+from skmnist import MNISTMLPClassifier, load_mnist
+(X, y), (X_test, y_test) = load_mnist({str(mnist_path)!r})
+(X, y), (X_test, _) = small_split(X, y, X_test, y_test)
+clf = MNISTMLPClassifier(**{params!r}).fit(X, y)
+np.save({str(out)!r}, clf.predict_proba(X_test))
+"""
+    subprocess.run(
+        [sys.executable, "-c", script],
+        check=True,
+        env={**os.environ, **(env or {})},
+        cwd=Path(__file__).parent,
+    )
+    return np.load(out)
