@@ -362,9 +362,11 @@ class MNISTMLPClassifier(ClassifierMixin, BaseEstimator):
             self, X, y, reset=not continuing, dtype=(np.float32, np.float64)
         )
         check_classification_targets(y)
+        # Everything that can reject the input runs before any attribute
+        # changes, so a failed call leaves a fitted model as it was.
+        weights = self._combined_weights(X, y, sample_weight)
         self._set_classes(y, classes, incremental=incremental, continuing=continuing)
         y_encoded = np.searchsorted(self.classes_, y)
-        weights = self._combined_weights(X, y, sample_weight)
 
         from . import _network
 

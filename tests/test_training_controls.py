@@ -315,3 +315,14 @@ def test_thread_count_does_not_change_the_model(mnist_small, mnist_path, tmp_pat
     # Training is identical; NumPy's prediction may round differently with
     # another number of BLAS threads, in the last bit.
     np.testing.assert_allclose(there, here, rtol=1e-12, atol=1e-15)
+
+
+def test_a_rejected_fit_leaves_the_fitted_model_as_it_was(mnist_small):
+    (X, y), (X_test, _) = mnist_small
+    clf = MNISTMLPClassifier(**QUICK).fit(X, y)
+    before = clf.predict_proba(X_test)
+    names = np.array(list("abcdefghij"))[y]
+    with pytest.raises(ValueError, match="non-zero"):
+        clf.fit(X, names, sample_weight=np.zeros(len(X)))
+    assert clf.classes_.tolist() == list(range(10))
+    np.testing.assert_array_equal(clf.predict_proba(X_test), before)
