@@ -46,14 +46,7 @@ CONTENDERS = {
         xte = x_test.reshape(10000, 784).astype("float32") / 255
         ytr = keras.utils.to_categorical(y_train, 10)
         yte = keras.utils.to_categorical(y_test, 10)
-        model = keras.Sequential([
-            keras.Input(shape=(784,)),
-            keras.layers.Dense(512, activation="relu"),
-            keras.layers.Dropout(0.2),
-            keras.layers.Dense(512, activation="relu"),
-            keras.layers.Dropout(0.2),
-            keras.layers.Dense(10, activation="softmax"),
-        ])
+        model = tutorial_network()
         model.compile(loss="categorical_crossentropy", optimizer="adam",
                       metrics=["accuracy"])
         def fit():
@@ -81,25 +74,30 @@ CONTENDERS = {
         from scikeras.wrappers import KerasClassifier
         xtr = x_train.reshape(60000, 784).astype("float32") / 255
         xte = x_test.reshape(10000, 784).astype("float32") / 255
-        def build():
-            model = keras.Sequential([
-                keras.Input(shape=(784,)),
-                keras.layers.Dense(512, activation="relu"),
-                keras.layers.Dropout(0.2),
-                keras.layers.Dense(512, activation="relu"),
-                keras.layers.Dropout(0.2),
-                keras.layers.Dense(10, activation="softmax"),
-            ])
-            return model
-        model = KerasClassifier(build, loss="sparse_categorical_crossentropy",
-                                optimizer="adam", batch_size=128, epochs=5,
-                                verbose=0, random_state=SEED)
+        model = KerasClassifier(
+            tutorial_network, loss="sparse_categorical_crossentropy",
+            optimizer="adam", batch_size=128, epochs=5, verbose=0,
+            random_state=SEED)
         def fit():
             model.fit(xtr, y_train)
         def accuracy():
             return model.score(xte, y_test)
     """,
 }
+
+# The tutorial's network, for the contenders that build it with Keras.
+TUTORIAL_NETWORK = """
+def tutorial_network():
+    import keras
+    return keras.Sequential([
+        keras.Input(shape=(784,)),
+        keras.layers.Dense(512, activation="relu"),
+        keras.layers.Dropout(0.2),
+        keras.layers.Dense(512, activation="relu"),
+        keras.layers.Dropout(0.2),
+        keras.layers.Dense(10, activation="softmax"),
+    ])
+"""
 
 RUNNER = """
 import json, os, resource, sys, time
@@ -109,6 +107,7 @@ SEED = {seed}
 with np.load({data!r}) as f:
     x_train, y_train = f["x_train"], f["y_train"]
     x_test, y_test = f["x_test"], f["y_test"]
+{network}
 {setup}
 cpu0, wall0 = os.times(), time.perf_counter()
 fit()
@@ -126,7 +125,10 @@ print("RESULT " + json.dumps({{
 
 def run_once(name, seed, data):
     code = RUNNER.format(
-        seed=seed, data=str(data), setup=textwrap.dedent(CONTENDERS[name])
+        seed=seed,
+        data=str(data),
+        network=TUTORIAL_NETWORK,
+        setup=textwrap.dedent(CONTENDERS[name]),
     )
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=False

@@ -19,9 +19,8 @@ from sklearn.utils.validation import (
 )
 
 from ._inference import forward
+from ._random import draw_seed
 from ._training_data import training_rows
-
-_SEED_HIGH = 2**31 - 1
 
 
 class MNISTMLPClassifier(ClassifierMixin, BaseEstimator):
@@ -393,7 +392,7 @@ class MNISTMLPClassifier(ClassifierMixin, BaseEstimator):
             rows,
             self.batch_size,
             self.shuffle,
-            seed=int(self._rng.randint(_SEED_HIGH)),
+            seed=draw_seed(self._rng),
         )
         history = _network.train(
             model,
@@ -476,7 +475,7 @@ class MNISTMLPClassifier(ClassifierMixin, BaseEstimator):
             *arrays,
             test_size=self.validation_fraction,
             stratify=y_encoded,
-            random_state=int(self._rng.randint(_SEED_HIGH)),
+            random_state=draw_seed(self._rng),
         )
         X_train, X_val, y_train, y_val = split[:4]
         w_train = None if weights is None else split[4]

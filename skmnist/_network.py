@@ -13,6 +13,8 @@ import sys
 
 import numpy as np
 
+from ._random import draw_seed
+
 
 @contextlib.contextmanager
 def _native_stderr_silenced():
@@ -110,8 +112,6 @@ KERAS_OPTIMIZERS = {
     "sgd": keras.optimizers.SGD,
 }
 
-_SEED_HIGH = 2**31 - 1
-
 
 def build_mlp(n_features, n_classes, hidden_layer_sizes, activation, dropout, rng):
     """Dense -> Dropout blocks and a softmax output, seeded from ``rng``.
@@ -121,28 +121,27 @@ def build_mlp(n_features, n_classes, hidden_layer_sizes, activation, dropout, rn
     never on TensorFlow's global seed.
     """
 
-    def seed():
-        return int(rng.randint(_SEED_HIGH))
-
     layers = [keras.Input(shape=(n_features,), name="pixels")]
     for i, width in enumerate(hidden_layer_sizes, start=1):
         layers.append(
             keras.layers.Dense(
                 width,
                 activation=KERAS_ACTIVATIONS[activation],
-                kernel_initializer=keras.initializers.GlorotUniform(seed=seed()),
+                kernel_initializer=keras.initializers.GlorotUniform(
+                    seed=draw_seed(rng)
+                ),
                 name=f"hidden_{i}",
             )
         )
         if dropout > 0:
             layers.append(
-                keras.layers.Dropout(dropout, seed=seed(), name=f"dropout_{i}")
+                keras.layers.Dropout(dropout, seed=draw_seed(rng), name=f"dropout_{i}")
             )
     layers.append(
         keras.layers.Dense(
             n_classes,
             activation="softmax",
-            kernel_initializer=keras.initializers.GlorotUniform(seed=seed()),
+            kernel_initializer=keras.initializers.GlorotUniform(seed=draw_seed(rng)),
             name="output",
         )
     )
