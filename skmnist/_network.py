@@ -105,8 +105,44 @@ KERAS_ACTIVATIONS = {
     "relu": "relu",
 }
 
+class FusedAdam(keras.optimizers.Adam):
+    """Keras's Adam, each variable's update done by one fused TensorFlow kernel.
+
+    Keras writes Adam's update as about ten element-wise operations per
+    variable, each a pass over memory and a dispatch of its own; TensorFlow's
+    ``ResourceApplyAdam`` computes the same formula (the bias-corrected step
+    ``lr * sqrt(1 - beta_2**t) / (1 - beta_1**t)`` and ``epsilon`` outside the
+    square root) in one multithreaded pass. On the tutorial network this takes
+    about a sixth off each training step (``benchmarks/bench_fit.py``). The
+    state lives in Keras's own variables (``iterations``, the momentums and
+    velocities), so saving, loading and continuing training are unchanged;
+    AMSGrad and other backends use Keras's code.
+    """
+
+    def update_step(self, gradient, variable, learning_rate):
+        if self.amsgrad or keras.backend.backend() != "tensorflow":
+            return super().update_step(gradient, variable, learning_rate)
+        dtype = variable.dtype
+        step = tf.cast(self.iterations + 1, dtype)
+        index = self._get_variable_index(variable)
+        beta_1 = tf.cast(self.beta_1, dtype)
+        beta_2 = tf.cast(self.beta_2, dtype)
+        tf.raw_ops.ResourceApplyAdam(
+            var=variable.handle,
+            m=self._momentums[index].value.handle,
+            v=self._velocities[index].value.handle,
+            beta1_power=tf.pow(beta_1, step),
+            beta2_power=tf.pow(beta_2, step),
+            lr=tf.cast(learning_rate, dtype),
+            beta1=beta_1,
+            beta2=beta_2,
+            epsilon=tf.cast(self.epsilon, dtype),
+            grad=tf.cast(gradient, dtype),
+        )
+
+
 KERAS_OPTIMIZERS = {
-    "adam": keras.optimizers.Adam,
+    "adam": FusedAdam,
     "adamw": keras.optimizers.AdamW,
     "rmsprop": keras.optimizers.RMSprop,
     "sgd": keras.optimizers.SGD,

@@ -32,11 +32,14 @@ def training_rows(X, y, sample_weight):
         kept = sample_weight[rows]
         row_weights = np.zeros(len(X), dtype=np.float32)
         row_weights[rows] = kept * (len(kept) / kept.sum())
-    return rows[_content_order(X[rows], y[rows])], row_weights
+    # Hash every row once and index the keys, rather than hashing ``X[rows]``:
+    # that copy would be as large as the training data.
+    keys = _row_hashes(X)
+    return rows[np.lexsort((y[rows], keys[rows]))], row_weights
 
 
-def _content_order(X, y, chunk_rows=4096):
-    """A permutation sorting rows by a hash of their bytes, then by label.
+def _row_hashes(X, chunk_rows=4096):
+    """A 64-bit hash of each row's bytes; rows sort by it, then by label.
 
     The hash is integer arithmetic on the values' bit patterns, exact and
     free of BLAS, so it is the same whatever the row's position, the number
@@ -53,4 +56,4 @@ def _content_order(X, y, chunk_rows=4096):
         block = bits[start : start + chunk_rows].astype(np.uint64)
         # uint64 arithmetic wraps around: a multiply-add hash modulo 2**64.
         keys[start : start + chunk_rows] = (block * multipliers).sum(axis=1)
-    return np.lexsort((y, keys))
+    return keys
