@@ -184,104 +184,203 @@ def build_mlp(n_features, n_classes, hidden_layer_sizes, activation, dropout, rn
     return keras.Sequential(layers, name="mnist_mlp")
 
 
-# Training steps run per call into TensorFlow: one call per step costs the
-# tutorial network about a third of its fit time in Python and dispatch
-# overhead on two cores (benchmarks/bench_fit.py); 32 steps per call leave a
-# progress bar that still moves smoothly.
-STEPS_PER_EXECUTION = 32
+# Training steps run per call into TensorFlow. Keras's ``fit`` with one step
+# per call spends about a third of the tutorial network's fit time in Python
+# and dispatch overhead on two cores; 32 steps per call leave that negligible
+# and still move a progress bar smoothly (``benchmarks/bench_fit.py``).
+STEPS_PER_CALL = 32
 
 
 def compile_model(model, optimizer, learning_rate):
-    """Categorical cross-entropy on integer labels, with accuracy reported."""
+    """Attach the optimizer, and Keras's loss and accuracy for ``evaluate``."""
     model.compile(
         optimizer=KERAS_OPTIMIZERS[optimizer](learning_rate=learning_rate),
         loss=keras.losses.SparseCategoricalCrossentropy(),
         metrics=["accuracy"],
-        steps_per_execution=STEPS_PER_EXECUTION,
     )
     return model
 
 
-def make_batches(X, y, sample_weight, order, batch_size, shuffle, seed):
-    """A stream of mini-batches of the rows ``order``, reshuffled each epoch.
+class Batches:
+    """The training rows as one tensor, cut into seeded mini-batches each epoch.
 
     Keras's own ``shuffle=True`` draws from TensorFlow's global seed; here each
     epoch's permutation comes from a generator seeded with ``seed``, so the
     order is a function of ``random_state`` alone. The data is copied into one
-    tensor once; an epoch is one permutation cut into batches of indices, and
-    each batch is gathered from the tensor, with no Python work per batch and
-    no per-sample shuffle buffer to refill. ``order`` lists the rows to train
-    on, a row repeated to stand for an integer weight.
+    tensor once; an epoch is one permutation of ``order`` cut into batches of
+    ``batch_size`` (the last one smaller), each gathered from the tensor inside
+    the training loop, with no Python and no input pipeline per batch.
+    ``order`` lists the rows to train on, a row repeated to stand for an
+    integer weight; ``sample_weight`` (per row of ``X``) scales each row's loss.
     """
-    features = tf.constant(X, dtype=tf.float32)
-    targets = tf.constant(y, dtype=tf.int32)
-    weights = None if sample_weight is None else tf.constant(sample_weight, tf.float32)
-    rows = tf.constant(order, dtype=tf.int64)
-    n_rows = len(order)
-    n_full = n_rows // batch_size * batch_size
-    generator = tf.random.Generator.from_seed(seed)
 
-    def epoch(_):
-        positions = tf.range(n_rows, dtype=tf.int64)
-        if shuffle:
-            positions = tf.random.experimental.stateless_shuffle(
-                positions, seed=generator.make_seeds(1)[:, 0]
-            )
-        batches = tf.data.Dataset.from_tensor_slices(
-            tf.reshape(positions[:n_full], (-1, batch_size))
+    def __init__(self, X, y, sample_weight, order, batch_size, shuffle, seed):
+        self.features = _float32_tensor(X)
+        self.targets = tf.constant(y, dtype=tf.int32)
+        self.weights = (
+            None if sample_weight is None else tf.constant(sample_weight, tf.float32)
         )
-        if n_full < n_rows:
-            batches = batches.concatenate(
-                tf.data.Dataset.from_tensors(positions[n_full:])
-            )
-        return batches
+        self.batch_size = int(batch_size)
+        self.n_batches = -(-len(order) // self.batch_size)
+        self._rows = tf.constant(order, dtype=tf.int64)
+        self._shuffle = shuffle
+        self._generator = tf.random.Generator.from_seed(seed)
 
-    def gather(batch):
-        index = tf.gather(rows, batch)
-        x, t = tf.gather(features, index), tf.gather(targets, index)
-        return (x, t) if weights is None else (x, t, tf.gather(weights, index))
+    def epoch_order(self):
+        """The rows of the next epoch, in training order."""
+        if not self._shuffle:
+            return self._rows
+        seed = self._generator.make_seeds(1)[:, 0]
+        return tf.gather(
+            self._rows,
+            tf.random.experimental.stateless_shuffle(
+                tf.range(tf.size(self._rows, out_type=tf.int64)), seed=seed
+            ),
+        )
 
-    n_batches = -(-n_rows // batch_size)
-    return (
-        tf.data.Dataset.range(1)
-        .flat_map(epoch)
-        .apply(tf.data.experimental.assert_cardinality(n_batches))
-        .map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        .prefetch(tf.data.AUTOTUNE)
+
+def _float32_tensor(X):
+    """``X`` as a float32 tensor, sharing its memory where TensorFlow allows.
+
+    A C-contiguous float32 array that starts on a 64-byte boundary (as
+    :class:`~skmnist.MNISTPreprocessor` makes them) is shared through DLPack:
+    no second copy of the training set, and none of the time spent filling it.
+    TensorFlow aborts the process on a less aligned buffer, so anything else
+    is copied.
+    """
+    shareable = (
+        X.dtype == np.float32
+        and X.flags.c_contiguous
+        and X.flags.writeable  # NumPy exports no read-only array through DLPack
+        and X.size > 0
+        and X.ctypes.data % 64 == 0
     )
+    if shareable:
+        return tf.experimental.dlpack.from_dlpack(X.__dlpack__())
+    return tf.constant(X, dtype=tf.float32)
 
 
-class _EpochEnd(keras.callbacks.Callback):
-    """Calls ``on_epoch_end(logs)`` after each epoch; a True result stops."""
+def make_batches(X, y, sample_weight, order, batch_size, shuffle, seed):
+    """:class:`Batches` over ``X`` and ``y``, for :func:`train`."""
+    return Batches(X, y, sample_weight, order, batch_size, shuffle, seed)
 
-    def __init__(self, on_epoch_end):
-        super().__init__()
-        self._on_epoch_end = on_epoch_end
 
-    def on_epoch_end(self, epoch, logs=None):
-        if self._on_epoch_end(dict(logs or {})):
-            self.model.stop_training = True
+def _training_steps(model, batches):
+    """A graph function running mini-batch steps ``start`` to ``stop`` of an epoch.
+
+    It returns the sums the epoch's averages are made of: the batch losses
+    times the batch sizes (Keras's epoch ``loss``), and the weighted number of
+    correct predictions and the total weight (Keras's ``accuracy``).
+    """
+    loss_fn = keras.losses.SparseCategoricalCrossentropy()
+    variables = model.trainable_variables
+    optimizer = model.optimizer
+    if not optimizer.built:  # its variables must exist before tracing
+        optimizer.build(variables)
+    features, targets, weights = batches.features, batches.targets, batches.weights
+    size = batches.batch_size
+
+    def step(order, i, loss_sum, hits, weight_sum):
+        index = order[i * size : (i + 1) * size]
+        x, y = tf.gather(features, index), tf.gather(targets, index)
+        w = None if weights is None else tf.gather(weights, index)
+        with tf.GradientTape() as tape:
+            proba = model(x, training=True)
+            loss = loss_fn(y, proba, sample_weight=w)
+        optimizer.apply(tape.gradient(loss, variables), variables)
+        n = tf.cast(tf.shape(index)[0], tf.float32)
+        hit = tf.cast(tf.argmax(proba, axis=1, output_type=tf.int32) == y, tf.float32)
+        if w is not None:
+            hit, n_weight = hit * w, tf.reduce_sum(w)
+        else:
+            n_weight = n
+        return (
+            i + 1,
+            loss_sum + loss * n,
+            hits + tf.reduce_sum(hit),
+            weight_sum + n_weight,
+        )
+
+    @tf.function
+    def run(order, start, stop):
+        zero = tf.constant(0.0)
+        _, loss_sum, hits, weight_sum = tf.while_loop(
+            lambda i, *_: i < stop,
+            lambda *state: step(order, *state),
+            (start, zero, zero, zero),
+            parallel_iterations=1,  # steps update the weights: one at a time
+        )
+        return loss_sum, hits, weight_sum
+
+    return run
+
+
+def _scorer(model):
+    """A graph function: the summed loss and number of hits on ``(x, y)``."""
+    loss_fn = keras.losses.SparseCategoricalCrossentropy(reduction="sum")
+
+    @tf.function(reduce_retracing=True)
+    def score(x, y):
+        proba = model(x, training=False)
+        hits = tf.argmax(proba, axis=1, output_type=tf.int32) == y
+        return loss_fn(y, proba), tf.reduce_sum(tf.cast(hits, tf.float32))
+
+    return score
+
+
+def _evaluate(score, X, y, chunk_rows=8192):
+    """``val_loss`` and ``val_accuracy`` of the model on ``(X, y)``."""
+    loss = hits = 0.0
+    for start in range(0, len(X), chunk_rows):
+        x = tf.constant(X[start : start + chunk_rows], dtype=tf.float32)
+        t = tf.constant(y[start : start + chunk_rows], dtype=tf.int32)
+        chunk_loss, chunk_hits = score(x, t)
+        loss += float(chunk_loss)
+        hits += float(chunk_hits)
+    return {"val_loss": loss / len(X), "val_accuracy": hits / len(X)}
 
 
 def train(model, batches, *, epochs, verbose, validation_data=None, on_epoch_end=None):
-    """Run up to ``epochs`` epochs over ``batches``; return the Keras history.
+    """Run up to ``epochs`` epochs over ``batches``; return the per-epoch history.
 
-    ``validation_data`` is ``(X, y)`` scored after each epoch (``val_loss``,
-    ``val_accuracy``); ``on_epoch_end(logs)`` may stop training by returning
-    True.
+    The history, as Keras's ``fit`` would record it, holds ``loss`` and
+    ``accuracy`` and, with ``validation_data`` ``(X, y)`` scored after each
+    epoch, ``val_loss`` and ``val_accuracy``. ``on_epoch_end(logs)`` may stop
+    training by returning True. ``verbose`` is Keras's: 0 silent, 1 a progress
+    bar per epoch, 2 one line per epoch.
     """
-    callbacks = [] if on_epoch_end is None else [_EpochEnd(on_epoch_end)]
-    history = model.fit(
-        batches,
-        epochs=epochs,
-        shuffle=False,  # ``batches`` is shuffled already
-        validation_data=validation_data,
-        callbacks=callbacks,
-        verbose=verbose,
-    )
-    return {
-        name: [float(v) for v in values] for name, values in history.history.items()
-    }
+    run = _training_steps(model, batches)
+    score = None if validation_data is None else _scorer(model)
+    history = {}
+    for epoch in range(epochs):
+        if verbose:
+            print(f"Epoch {epoch + 1}/{epochs}", flush=True)
+        progress = keras.utils.Progbar(
+            batches.n_batches,
+            verbose=verbose,
+            stateful_metrics=["accuracy", "loss", "val_accuracy", "val_loss"],
+        )
+        order = batches.epoch_order()
+        loss_sum = hits = weight_sum = 0.0
+        n_rows = 0
+        for start in range(0, batches.n_batches, STEPS_PER_CALL):
+            stop = min(start + STEPS_PER_CALL, batches.n_batches)
+            sums = run(order, tf.constant(start), tf.constant(stop))
+            loss_sum += float(sums[0])
+            hits += float(sums[1])
+            weight_sum += float(sums[2])
+            n_rows = min(stop * batches.batch_size, int(order.shape[0]))
+            logs = {"accuracy": hits / weight_sum, "loss": loss_sum / n_rows}
+            if stop < batches.n_batches:
+                progress.update(stop, list(logs.items()))
+        if score is not None:
+            logs.update(_evaluate(score, *validation_data))
+        progress.update(batches.n_batches, list(logs.items()), finalize=True)
+        for name, value in logs.items():
+            history.setdefault(name, []).append(value)
+        if on_epoch_end is not None and on_epoch_end(dict(logs)):
+            break
+    return history
 
 
 def get_training_state(model):
