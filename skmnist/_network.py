@@ -105,6 +105,7 @@ KERAS_ACTIVATIONS = {
     "relu": "relu",
 }
 
+
 class FusedAdam(keras.optimizers.Adam):
     """Keras's Adam, each variable's update done by one fused TensorFlow kernel.
 
