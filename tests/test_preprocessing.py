@@ -146,3 +146,14 @@ def test_pandas_input_names_pass_through():
     pre = MNISTPreprocessor().fit(frame)
     assert pre.get_feature_names_out().tolist() == ["a", "b"]
     np.testing.assert_allclose(pre.transform(frame), [[0, 0.2], [1, 0]])
+
+
+def test_output_is_aligned_for_tensorflow_to_share(mnist):
+    # Training hands the scaled images to TensorFlow without a copy only when
+    # they start on a 64-byte boundary; NumPy alone guarantees 16.
+    (X_train, _), _ = mnist
+    pre = MNISTPreprocessor().fit(X_train[:10])
+    for n in (1, 7, 1000):
+        out = pre.transform(X_train[:n])
+        assert out.ctypes.data % 64 == 0
+        assert out.flags.c_contiguous and out.flags.writeable

@@ -1,0 +1,116 @@
+"""The Keras side: the fused Adam update, sharing the data, the training loop."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from skmnist import _network
+from skmnist._preprocessing import _aligned_empty
+
+
+def _train_with(optimizer, X, y):
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((X.shape[1],)),
+            keras.layers.Dense(16, activation="relu"),
+            keras.layers.Dense(3, activation="softmax"),
+        ]
+    )
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy")
+    model.fit(X, y, batch_size=32, epochs=3, shuffle=False, verbose=0)
+    return model
+
+
+@pytest.mark.parametrize("amsgrad", [False, True])
+def test_fused_adam_matches_keras_adam(amsgrad):
+    rng = np.random.default_rng(0)
+    X = rng.random((256, 20), dtype=np.float32)
+    y = rng.integers(0, 3, 256)
+    ours = _train_with(_network.FusedAdam(0.01, amsgrad=amsgrad), X, y)
+    keras_ = _train_with(keras.optimizers.Adam(0.01, amsgrad=amsgrad), X, y)
+
+    assert int(ours.optimizer.iterations) == int(keras_.optimizer.iterations) == 24
+    # The same formula in another order of operations: equal up to rounding,
+    # for the weights and for the moments kept for continued training.
+    for a, b in zip(ours.get_weights(), keras_.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-5)
+    for a, b in zip(ours.optimizer.variables, keras_.optimizer.variables, strict=True):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=0, atol=1e-5)
+    assert not np.array_equal(
+        ours.get_weights()[0], _train_with("sgd", X, y).get_weights()[0]
+    )
+
+
+def test_aligned_float32_data_is_shared_not_copied():
+    X = _aligned_empty((100, 8), np.float32)
+    X[:] = 1.0
+    tensor = _network._float32_tensor(X)
+    X[3, 4] = 7.0  # visible through the tensor: the memory is the same
+    assert float(tensor[3, 4]) == 7.0
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda a: a.astype(np.float64),  # another dtype
+        lambda a: a[:, ::2],  # not contiguous
+        lambda a: _misaligned(a),  # not on a 64-byte boundary
+        lambda a: _read_only(a),  # NumPy exports no read-only array
+    ],
+)
+def test_other_arrays_are_copied(make):
+    base = _aligned_empty((64, 8), np.float32)
+    base[:] = np.arange(8, dtype=np.float32)
+    X = make(base)
+    tensor = _network._float32_tensor(X)
+    assert tensor.dtype == tf.float32
+    np.testing.assert_array_equal(tensor.numpy(), X.astype(np.float32))
+    if X.flags.writeable:
+        X[0, 0] = 99.0
+        assert float(tensor[0, 0]) != 99.0
+
+
+def _misaligned(a):
+    buffer = _aligned_empty((a.size + 1,), np.float32)
+    out = buffer[1:].reshape(a.shape)  # 4 bytes past an aligned start
+    out[:] = a
+    assert out.ctypes.data % 64 != 0
+    return out
+
+
+def _read_only(a):
+    a = a.copy()
+    a.flags.writeable = False
+    return a
+
+
+def test_training_loop_reports_what_keras_fit_would(mnist_small):
+    (X, y), _ = mnist_small
+    X, y = np.asarray(X, dtype=np.float32), np.asarray(y, dtype=np.int64)
+    model = _network.compile_model(
+        _network.build_mlp(784, 10, (32,), "relu", 0.2, np.random.RandomState(0)),
+        "adam",
+        0.001,
+    )
+    batches = _network.make_batches(X, y, None, np.arange(len(X)), 128, True, seed=1)
+    seen = []
+    history = _network.train(
+        model,
+        batches,
+        epochs=3,
+        verbose=0,
+        validation_data=(X[:500], y[:500]),
+        on_epoch_end=lambda logs: seen.append(logs) or len(seen) == 2,
+    )
+
+    assert set(history) == {"accuracy", "loss", "val_loss", "val_accuracy"}
+    assert all(len(values) == 2 for values in history.values())  # stopped at 2
+    assert [logs["loss"] for logs in seen] == history["loss"]
+    assert history["loss"][1] < history["loss"][0]
+    assert int(model.optimizer.iterations) == 2 * batches.n_batches
+    # Validation figures are those of Keras's own evaluate on the same rows.
+    loss, accuracy = model.evaluate(X[:500], y[:500], verbose=0)
+    assert history["val_loss"][-1] == pytest.approx(loss, rel=1e-5)
+    assert history["val_accuracy"][-1] == pytest.approx(accuracy, abs=1e-6)
