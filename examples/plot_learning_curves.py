@@ -77,13 +77,13 @@ if args.output is not None:
 # %%
 # Training against validation
 # ---------------------------
-# ``history_`` holds Keras's per-epoch metrics. The training loss keeps
-# falling, while the validation loss stops improving after a few epochs: from
-# then on the network fits the training images more closely than it
-# generalises, which is what early stopping guards against. (Keras measures an
-# epoch's training loss and accuracy during the epoch, with dropout active and
-# the weights still changing, which is why in the first epochs the training
-# accuracy is below the validation accuracy.)
+# ``history_`` holds the per-epoch metrics, as Keras records them. The
+# training loss keeps falling, while the validation loss stops improving after
+# a few epochs: from then on the network fits the training images more closely
+# than it generalises, which is what early stopping guards against. (As in
+# Keras, an epoch's training loss and accuracy are measured during the epoch,
+# with dropout active and the weights still changing, which is why in the
+# first epochs the training accuracy is below the validation accuracy.)
 
 epochs = np.arange(1, clf.n_iter_ + 1)
 fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9, 3.6))
