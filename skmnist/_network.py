@@ -267,25 +267,43 @@ def make_batches(X, y, sample_weight, order, batch_size, shuffle, seed):
     return Batches(X, y, sample_weight, order, batch_size, shuffle, seed)
 
 
-def _training_steps(model, batches):
+def _cached(model, key, make):
+    """``make()``, made once per model and ``key`` and kept on the model.
+
+    Tracing a graph function costs a few tenths of a second; ``partial_fit``
+    calls (a Hyperband search makes many) reuse the model's functions instead
+    of tracing new ones. Stored past Keras's attribute tracking, which would
+    otherwise try to track the functions as part of the model.
+    """
+    functions = model.__dict__.get("_skmnist_functions")
+    if functions is None:
+        functions = {}
+        object.__setattr__(model, "_skmnist_functions", functions)
+    if key not in functions:
+        functions[key] = make()
+    return functions[key]
+
+
+def _training_steps(model, batch_size, weighted):
     """A graph function running mini-batch steps ``start`` to ``stop`` of an epoch.
 
-    It returns the sums the epoch's averages are made of: the batch losses
-    times the batch sizes (Keras's epoch ``loss``), and the weighted number of
-    correct predictions and the total weight (Keras's ``accuracy``).
+    Its arguments are the data (features, targets and, if ``weighted``,
+    weights), the epoch's row order and the step range; it returns the sums
+    the epoch's averages are made of: the batch losses times the batch sizes
+    (Keras's epoch ``loss``), and the weighted number of correct predictions
+    and the total weight (Keras's ``accuracy``). Data of any number of rows
+    reuses one trace.
     """
     loss_fn = keras.losses.SparseCategoricalCrossentropy()
     variables = model.trainable_variables
     optimizer = model.optimizer
     if not optimizer.built:  # its variables must exist before tracing
         optimizer.build(variables)
-    features, targets, weights = batches.features, batches.targets, batches.weights
-    size = batches.batch_size
 
-    def step(order, i, loss_sum, hits, weight_sum):
-        index = order[i * size : (i + 1) * size]
-        x, y = tf.gather(features, index), tf.gather(targets, index)
-        w = None if weights is None else tf.gather(weights, index)
+    def step(data, order, i, loss_sum, hits, weight_sum):
+        index = order[i * batch_size : (i + 1) * batch_size]
+        x, y, *w = (tf.gather(column, index) for column in data)
+        w = w[0] if w else None
         with tf.GradientTape() as tape:
             proba = model(x, training=True)
             loss = loss_fn(y, proba, sample_weight=w)
@@ -303,12 +321,20 @@ def _training_steps(model, batches):
             weight_sum + n_weight,
         )
 
-    @tf.function
-    def run(order, start, stop):
+    data_spec = [
+        tf.TensorSpec([None, *model.input_shape[1:]], tf.float32),
+        tf.TensorSpec([None], tf.int32),
+    ] + ([tf.TensorSpec([None], tf.float32)] if weighted else [])
+    scalar = tf.TensorSpec([], tf.int32)
+
+    @tf.function(
+        input_signature=[data_spec, tf.TensorSpec([None], tf.int64), scalar, scalar]
+    )
+    def run(data, order, start, stop):
         zero = tf.constant(0.0)
         _, loss_sum, hits, weight_sum = tf.while_loop(
             lambda i, *_: i < stop,
-            lambda *state: step(order, *state),
+            lambda *state: step(data, order, *state),
             (start, zero, zero, zero),
             parallel_iterations=1,  # steps update the weights: one at a time
         )
@@ -321,7 +347,12 @@ def _scorer(model):
     """A graph function: the summed loss and number of hits on ``(x, y)``."""
     loss_fn = keras.losses.SparseCategoricalCrossentropy(reduction="sum")
 
-    @tf.function(reduce_retracing=True)
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([None, *model.input_shape[1:]], tf.float32),
+            tf.TensorSpec([None], tf.int32),
+        ]
+    )
     def score(x, y):
         proba = model(x, training=False)
         hits = tf.argmax(proba, axis=1, output_type=tf.int32) == y
@@ -351,8 +382,18 @@ def train(model, batches, *, epochs, verbose, validation_data=None, on_epoch_end
     training by returning True. ``verbose`` is Keras's: 0 silent, 1 a progress
     bar per epoch, 2 one line per epoch.
     """
-    run = _training_steps(model, batches)
-    score = None if validation_data is None else _scorer(model)
+    weighted = batches.weights is not None
+    run = _cached(
+        model,
+        ("training_steps", batches.batch_size, weighted),
+        lambda: _training_steps(model, batches.batch_size, weighted),
+    )
+    data = [batches.features, batches.targets]
+    if weighted:
+        data.append(batches.weights)
+    score = None
+    if validation_data is not None:
+        score = _cached(model, "scorer", lambda: _scorer(model))
     history = {}
     for epoch in range(epochs):
         if verbose:
@@ -367,7 +408,7 @@ def train(model, batches, *, epochs, verbose, validation_data=None, on_epoch_end
         n_rows = 0
         for start in range(0, batches.n_batches, STEPS_PER_CALL):
             stop = min(start + STEPS_PER_CALL, batches.n_batches)
-            sums = run(order, tf.constant(start), tf.constant(stop))
+            sums = run(data, order, tf.constant(start), tf.constant(stop))
             loss_sum += float(sums[0])
             hits += float(sums[1])
             weight_sum += float(sums[2])
