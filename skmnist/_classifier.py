@@ -385,7 +385,7 @@ class MNISTMLPClassifier(ClassifierMixin, BaseEstimator):
             self._start_early_stopping()
         stopping = self.early_stopping and not incremental
         rows, row_weights = training_rows(X, y_encoded, weights)
-        batches = _network.make_batches(
+        batches = _network.Batches(
             X,
             y_encoded,
             row_weights,

@@ -262,11 +262,6 @@ def _float32_tensor(X):
     return tf.constant(X, dtype=tf.float32)
 
 
-def make_batches(X, y, sample_weight, order, batch_size, shuffle, seed):
-    """:class:`Batches` over ``X`` and ``y``, for :func:`train`."""
-    return Batches(X, y, sample_weight, order, batch_size, shuffle, seed)
-
-
 def _cached(model, key, make):
     """``make()``, made once per model and ``key`` and kept on the model.
 

@@ -86,15 +86,16 @@ def _read_only(a):
     return a
 
 
-def test_training_loop_reports_what_keras_fit_would(mnist_small):
+def _small_network_and_data(mnist_small, width):
     (X, y), _ = mnist_small
     X, y = np.asarray(X, dtype=np.float32), np.asarray(y, dtype=np.int64)
-    model = _network.compile_model(
-        _network.build_mlp(784, 10, (32,), "relu", 0.2, np.random.RandomState(0)),
-        "adam",
-        0.001,
-    )
-    batches = _network.make_batches(X, y, None, np.arange(len(X)), 128, True, seed=1)
+    model = _network.build_mlp(784, 10, (width,), "relu", 0.2, np.random.RandomState(0))
+    return _network.compile_model(model, "adam", 0.001), X, y
+
+
+def test_training_loop_reports_what_keras_fit_would(mnist_small):
+    model, X, y = _small_network_and_data(mnist_small, width=32)
+    batches = _network.Batches(X, y, None, np.arange(len(X)), 128, True, seed=1)
     seen = []
     history = _network.train(
         model,
@@ -119,17 +120,9 @@ def test_training_loop_reports_what_keras_fit_would(mnist_small):
 def test_later_calls_reuse_the_traced_training_function(mnist_small):
     # partial_fit calls (a Hyperband search makes many) must not pay for a
     # new trace each time, whatever the number of rows.
-    (X, y), _ = mnist_small
-    X, y = np.asarray(X, dtype=np.float32), np.asarray(y, dtype=np.int64)
-    model = _network.compile_model(
-        _network.build_mlp(784, 10, (16,), "relu", 0.2, np.random.RandomState(0)),
-        "adam",
-        0.001,
-    )
+    model, X, y = _small_network_and_data(mnist_small, width=16)
     for n, seed in [(300, 1), (1000, 2), (257, 3)]:
-        batches = _network.make_batches(
-            X[:n], y[:n], None, np.arange(n), 128, True, seed
-        )
+        batches = _network.Batches(X[:n], y[:n], None, np.arange(n), 128, True, seed)
         _network.train(model, batches, epochs=1, verbose=0)
     functions = model.__dict__["_skmnist_functions"]
     assert list(functions) == [("training_steps", 128, False)]
@@ -137,8 +130,6 @@ def test_later_calls_reuse_the_traced_training_function(mnist_small):
     assert int(model.optimizer.iterations) == 3 + 8 + 3
 
     weights = np.ones(100, dtype=np.float32)
-    batches = _network.make_batches(
-        X[:100], y[:100], weights, np.arange(100), 50, True, 4
-    )
+    batches = _network.Batches(X[:100], y[:100], weights, np.arange(100), 50, True, 4)
     _network.train(model, batches, epochs=1, verbose=0)
     assert ("training_steps", 50, True) in functions  # another signature, traced anew
