@@ -31,6 +31,9 @@ def dask_client():
             processes=True,
             host="127.0.0.1",
             dashboard_address=None,
+            # The scheduler's HTTP endpoints (health, metrics) would take port
+            # 8787 even without a dashboard, and warn when it is taken.
+            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
         ) as cluster,
         distributed.Client(cluster) as client,
     ):
