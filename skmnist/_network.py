@@ -13,6 +13,7 @@ import sys
 
 import numpy as np
 
+from ._preprocessing import TENSOR_ALIGNMENT
 from ._random import draw_seed
 
 
@@ -117,11 +118,11 @@ class FusedAdam(keras.optimizers.Adam):
     off each training step in A/B timings of the step alone. The
     state lives in Keras's own variables (``iterations``, the momentums and
     velocities), so saving, loading and continuing training are unchanged;
-    AMSGrad and other backends use Keras's code.
+    AMSGrad uses Keras's code.
     """
 
     def update_step(self, gradient, variable, learning_rate):
-        if self.amsgrad or keras.backend.backend() != "tensorflow":
+        if self.amsgrad:
             return super().update_step(gradient, variable, learning_rate)
         dtype = variable.dtype
         step = tf.cast(self.iterations + 1, dtype)
@@ -228,6 +229,12 @@ class Batches:
         self._shuffle = shuffle
         self._generator = tf.random.Generator.from_seed(seed)
 
+    @property
+    def columns(self):
+        """The per-row tensors a training step gathers from: x, y and weights."""
+        weights = [] if self.weights is None else [self.weights]
+        return [self.features, self.targets, *weights]
+
     def epoch_order(self):
         """The rows of the next epoch, in training order."""
         if not self._shuffle:
@@ -255,7 +262,7 @@ def _float32_tensor(X):
         and X.flags.c_contiguous
         and X.flags.writeable  # NumPy exports no read-only array through DLPack
         and X.size > 0
-        and X.ctypes.data % 64 == 0
+        and X.ctypes.data % TENSOR_ALIGNMENT == 0
     )
     if shareable:
         return tf.experimental.dlpack.from_dlpack(X.__dlpack__())
@@ -356,16 +363,17 @@ def _scorer(model):
     return score
 
 
-def _evaluate(score, X, y, chunk_rows=8192):
-    """``val_loss`` and ``val_accuracy`` of the model on ``(X, y)``."""
+def _evaluate(score, x, y, chunk_rows=8192):
+    """``val_loss`` and ``val_accuracy`` of the model on the tensors ``(x, y)``."""
+    n = int(x.shape[0])
     loss = hits = 0.0
-    for start in range(0, len(X), chunk_rows):
-        x = tf.constant(X[start : start + chunk_rows], dtype=tf.float32)
-        t = tf.constant(y[start : start + chunk_rows], dtype=tf.int32)
-        chunk_loss, chunk_hits = score(x, t)
+    for start in range(0, n, chunk_rows):
+        chunk_loss, chunk_hits = score(
+            x[start : start + chunk_rows], y[start : start + chunk_rows]
+        )
         loss += float(chunk_loss)
         hits += float(chunk_hits)
-    return {"val_loss": loss / len(X), "val_accuracy": hits / len(X)}
+    return {"val_loss": loss / n, "val_accuracy": hits / n}
 
 
 def train(model, batches, *, epochs, verbose, validation_data=None, on_epoch_end=None):
@@ -383,12 +391,11 @@ def train(model, batches, *, epochs, verbose, validation_data=None, on_epoch_end
         ("training_steps", batches.batch_size, weighted),
         lambda: _training_steps(model, batches.batch_size, weighted),
     )
-    data = [batches.features, batches.targets]
-    if weighted:
-        data.append(batches.weights)
     score = None
     if validation_data is not None:
         score = _cached(model, "scorer", lambda: _scorer(model))
+        validation = [tf.constant(validation_data[0], tf.float32)]
+        validation.append(tf.constant(validation_data[1], tf.int32))
     history = {}
     for epoch in range(epochs):
         if verbose:
@@ -400,10 +407,9 @@ def train(model, batches, *, epochs, verbose, validation_data=None, on_epoch_end
         )
         order = batches.epoch_order()
         loss_sum = hits = weight_sum = 0.0
-        n_rows = 0
         for start in range(0, batches.n_batches, STEPS_PER_CALL):
             stop = min(start + STEPS_PER_CALL, batches.n_batches)
-            sums = run(data, order, tf.constant(start), tf.constant(stop))
+            sums = run(batches.columns, order, tf.constant(start), tf.constant(stop))
             loss_sum += float(sums[0])
             hits += float(sums[1])
             weight_sum += float(sums[2])
@@ -412,7 +418,7 @@ def train(model, batches, *, epochs, verbose, validation_data=None, on_epoch_end
             if stop < batches.n_batches:
                 progress.update(stop, list(logs.items()))
         if score is not None:
-            logs.update(_evaluate(score, *validation_data))
+            logs.update(_evaluate(score, *validation))
         progress.update(batches.n_batches, list(logs.items()), finalize=True)
         for name, value in logs.items():
             history.setdefault(name, []).append(value)
