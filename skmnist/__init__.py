@@ -6,6 +6,7 @@ is first trained.
 
 from ._classifier import MNISTMLPClassifier
 from ._datasets import MNISTUnavailableError, load_mnist
+from ._onnx import to_onnx
 from ._persistence import load, save
 from ._pipeline import make_mnist_pipeline
 from ._preprocessing import MNISTPreprocessor
@@ -20,4 +21,5 @@ __all__ = [
     "load_mnist",
     "make_mnist_pipeline",
     "save",
+    "to_onnx",
 ]

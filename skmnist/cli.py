@@ -5,7 +5,7 @@ pipeline with a progress display, reports the test loss and accuracy, and
 saves the fitted pipeline. ``skmnist predict`` classifies image files (PNG,
 JPEG...) and ``.npy`` arrays with a saved model, and ``skmnist evaluate``
 reports a saved model's accuracy, per-class scores and confusion matrix on the
-MNIST test set.
+MNIST test set. ``skmnist export`` converts a saved model to ONNX.
 
 Models are read with :func:`skmnist.load` (the safe format of
 :func:`skmnist.save`), except files named ``*.joblib``, ``*.pkl`` or
@@ -33,9 +33,9 @@ def build_parser():
     Returns
     -------
     parser : argparse.ArgumentParser
-        The parser, with the sub-commands ``train``, ``predict`` and
-        ``evaluate``; each parsed namespace carries the function that runs
-        its command as ``handler``.
+        The parser, with the sub-commands ``train``, ``predict``,
+        ``evaluate`` and ``export``; each parsed namespace carries the
+        function that runs its command as ``handler``.
 
     See Also
     --------
@@ -137,6 +137,32 @@ def build_parser():
         "the Keras cache, then a download)",
     )
     evaluate.set_defaults(handler=_evaluate)
+
+    export = commands.add_parser(
+        "export",
+        help="convert a saved model to ONNX, to run it with onnxruntime",
+        description="Convert a saved model to an ONNX file that computes its "
+        "predict and predict_proba with onnxruntime, from any language it "
+        "supports. The graph takes what the model takes: uint8 images "
+        "(n, 28, 28) for a pipeline that starts with MNISTPreprocessor, float32 "
+        "rows otherwise. Its outputs are skl2onnx's for classifiers. Needs "
+        'skl2onnx and onnx (pip install "skmnist[onnx]").',
+    )
+    _add_model_argument(export)
+    export.add_argument(
+        "--output",
+        required=True,
+        metavar="FILE",
+        help="where to write the ONNX model, such as model.onnx",
+    )
+    export.add_argument(
+        "--no-zipmap",
+        action="store_true",
+        help="output the probabilities as an (n, n_classes) tensor named "
+        "'probabilities' (and the labels as 'label'), not skl2onnx's default "
+        "list of {class: probability} maps",
+    )
+    export.set_defaults(handler=_export)
     return parser
 
 
@@ -264,6 +290,31 @@ def _evaluate(args):
     print()
     print("Confusion matrix (rows: true digit, columns: predicted digit):")
     print(_matrix_text(confusion_matrix(y_test, y_pred, labels=labels), labels))
+    return 0
+
+
+def _export(args):
+    from ._onnx import to_onnx
+
+    model = _load_model(args.model)
+    model = getattr(model, "best_estimator_", model)  # a search: its best model
+    try:
+        onnx_model = to_onnx(
+            model, args.output, options={"zipmap": False} if args.no_zipmap else None
+        )
+    except (ImportError, TypeError) as exc:
+        raise ValueError(str(exc)) from exc
+    from onnx.helper import tensor_dtype_to_np_dtype
+
+    (graph_input,) = onnx_model.graph.input
+    tensor = graph_input.type.tensor_type
+    dims = ", ".join(str(dim.dim_value or "N") for dim in tensor.shape.dim)
+    dtype = tensor_dtype_to_np_dtype(tensor.elem_type)
+    outputs = ", ".join(output.name for output in onnx_model.graph.output)
+    print(
+        f"Wrote {args.output}: input {graph_input.name} ({dtype} [{dims}]), "
+        f"outputs {outputs}"
+    )
     return 0
 
 

@@ -63,6 +63,7 @@ def test_the_public_api_is_all_checked():
         "skmnist.load_mnist",
         "skmnist.make_mnist_pipeline",
         "skmnist.save",
+        "skmnist.to_onnx",
         "skmnist.cli.main",
         "skmnist.cli.build_parser",
     }
