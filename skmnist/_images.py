@@ -36,13 +36,14 @@ their border is bright). Images of any other size, ``(h, w)`` or
 ``(n, h, w)``, are converted like image files.
 """
 
+import io
 import math
 import os
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["INVERT_MODES", "read_images", "to_mnist"]
+__all__ = ["INVERT_MODES", "read_image_bytes", "read_images", "to_mnist"]
 
 INVERT_MODES = ("auto", "always", "never")
 
@@ -102,6 +103,61 @@ def read_images(path, *, invert="auto"):
     if path.suffix.lower() == _NPY_SUFFIX:
         return _read_npy(path, invert)
     return to_mnist(_read_picture(path), invert=invert)[np.newaxis]
+
+
+def read_image_bytes(data, *, invert="auto", max_pixels=None, name="image"):
+    """Convert an encoded picture (PNG, JPEG...) of one digit to an MNIST image.
+
+    The bytes of an image file, converted exactly as :func:`read_images`
+    converts the file.
+
+    Parameters
+    ----------
+    data : bytes
+        The encoded picture, in any format Pillow reads.
+
+    invert : {"auto", "always", "never"}, default="auto"
+        See :func:`read_images`.
+
+    max_pixels : int, default=None
+        Refuse pictures of more pixels than this (width times height), read
+        from the header before any pixel is decoded; None sets no limit.
+
+    name : str, default="image"
+        What error messages call the picture.
+
+    Returns
+    -------
+    mnist_image : ndarray of shape (28, 28), dtype uint8
+        White digit on black, fitted to 20x20 and centred by mass.
+
+    Raises
+    ------
+    ValueError
+        If ``data`` is not a picture Pillow can read, or is larger than
+        ``max_pixels``.
+    ImportError
+        If Pillow is not installed.
+
+    Examples
+    --------
+    A black bar on white paper, as a PNG: a "1", 20 pixels tall once converted.
+
+    >>> import io
+    >>> import numpy as np
+    >>> from PIL import Image
+    >>> from skmnist._images import read_image_bytes
+    >>> paper = np.full((100, 60), 255, dtype=np.uint8)
+    >>> paper[10:90, 25:35] = 0
+    >>> png = io.BytesIO()
+    >>> Image.fromarray(paper).save(png, format="PNG")
+    >>> image = read_image_bytes(png.getvalue())
+    >>> image.shape, image.dtype, int((image > 127).any(axis=1).sum())
+    ((28, 28), dtype('uint8'), 20)
+    """
+    _check_invert(invert)
+    picture = _read_picture(io.BytesIO(data), name=name, max_pixels=max_pixels)
+    return to_mnist(picture, invert=invert)
 
 
 def to_mnist(image, *, invert="auto"):
@@ -218,22 +274,39 @@ def _centre(digit):
     return np.rint(field).astype(np.uint8)
 
 
-def _read_picture(path):
-    """An image file as a 2-D float array of greyscale intensities."""
+class _TooLarge(ValueError):
+    pass
+
+
+def _read_picture(path, *, name=None, max_pixels=None):
+    """An image file (a path or a file object) as a 2-D float array of
+    greyscale intensities."""
     Image, ImageOps = _import_pil()
+    is_path = name is None
+    name = path if is_path else name
     try:
         with Image.open(path) as image:
+            width, height = image.size
+            if max_pixels is not None and width * height > max_pixels:
+                raise _TooLarge(
+                    f"{name}: {width}x{height} pixels, more than the limit of "
+                    f"{max_pixels}"
+                )
             image.seek(0)  # the first frame of a GIF or TIFF
             image = ImageOps.exif_transpose(image)
             return _greyscale(image, Image)
+    except _TooLarge:
+        raise
     except (Image.UnidentifiedImageError, Image.DecompressionBombError) as exc:
-        raise ValueError(f"{path}: not an image file Pillow can read ({exc})") from None
+        # Pillow's message names a file object by its repr: keep it for paths.
+        detail = f" ({exc})" if is_path else ""
+        raise ValueError(f"{name}: not an image file Pillow can read{detail}") from None
     except (OSError, SyntaxError, ValueError) as exc:
         # Truncated or corrupt data surfaces when the pixels are decoded.
         if isinstance(exc, FileNotFoundError | PermissionError):
             raise
         raise ValueError(
-            f"{path}: cannot read the image ({type(exc).__name__}: {exc})"
+            f"{name}: cannot read the image ({type(exc).__name__}: {exc})"
         ) from None
 
 

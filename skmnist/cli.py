@@ -20,6 +20,13 @@ import time
 import numpy as np
 
 
+def _port(text):
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port in 0..65535, got {text}")
+    return value
+
+
 def _positive_int(text):
     value = int(text)
     if value < 1:
@@ -137,6 +144,50 @@ def build_parser():
         "the Keras cache, then a download)",
     )
     evaluate.set_defaults(handler=_evaluate)
+
+    serve = commands.add_parser(
+        "serve",
+        help="serve a saved model over HTTP: a drawing pad and a JSON API",
+        description="Serve a saved model over HTTP until Ctrl-C or SIGTERM: "
+        "GET / is a drawing pad for the browser, POST /predict classifies a "
+        'JSON body {"pixels": [[...28 rows of 28 values...]]} or a PNG or '
+        "JPEG picture (converted as `skmnist predict` converts files), GET "
+        "/health and GET /model describe the server and the model. Logs one "
+        'line per request. Needs the serve extra (pip install "skmnist[serve]").',
+    )
+    serve.add_argument(
+        "--model",
+        required=True,
+        metavar="FILE",
+        help="a model saved with skmnist.save (or, with --trust-pickle, a "
+        "*.joblib/*.pkl/*.pickle file)",
+    )
+    serve.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default: %(default)s, this machine only; "
+        "0.0.0.0 for every interface)",
+    )
+    serve.add_argument(
+        "--port",
+        type=_port,
+        default=8000,
+        help="TCP port (default: %(default)s; 0 picks a free one)",
+    )
+    serve.add_argument(
+        "--max-body-bytes",
+        type=_positive_int,
+        default=4 * 1024 * 1024,
+        metavar="N",
+        help="refuse larger request bodies with 413 (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--trust-pickle",
+        action="store_true",
+        help="allow a joblib/pickle model file: loading one runs code from it, "
+        "so only pass this for files you trust",
+    )
+    serve.set_defaults(handler=_serve)
 
     export = commands.add_parser(
         "export",
@@ -259,6 +310,28 @@ def _predict(args):
     ):
         print(f"{name}: {_label_text(label)} (probability {p:.4f})")
     return 0
+
+
+def _serve(args):
+    from pathlib import Path
+
+    if Path(args.model).suffix.lower() in _PICKLE_SUFFIXES and not args.trust_pickle:
+        raise ValueError(
+            f"{args.model} is a joblib/pickle file, which runs code when loaded: "
+            "pass --trust-pickle if you trust it, or convert it with skmnist.save"
+        )
+    try:
+        from ._serve import run_server
+    except ImportError as exc:
+        raise ValueError(str(exc)) from exc
+    model = _load_model(args.model)
+    return run_server(
+        model,
+        host=args.host,
+        port=args.port,
+        max_body_bytes=args.max_body_bytes,
+        name=Path(args.model).name,
+    )
 
 
 def _label_text(label):

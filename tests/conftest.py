@@ -75,3 +75,16 @@ def tutorial_pipelines(mnist):
         seed: make_mnist_pipeline(random_state=seed).fit(X_train, y_train)
         for seed in TUTORIAL_SEEDS
     }
+
+
+@pytest.fixture(scope="session")
+def serve_model_path(mnist, tmp_path_factory):
+    """A small pipeline (64 hidden units, one epoch on 5,000 digits) saved with
+    ``skmnist.save``, for the ``skmnist serve`` tests, trained once."""
+    import skmnist
+    from skmnist import make_mnist_pipeline
+
+    (X_train, y_train), _ = mnist
+    pipeline = make_mnist_pipeline(hidden_layer_sizes=(64,), epochs=1, random_state=0)
+    pipeline.fit(X_train[:5000], y_train[:5000])
+    return skmnist.save(pipeline, tmp_path_factory.mktemp("serve") / "tiny.skmnist")

@@ -1,0 +1,560 @@
+"""``skmnist serve``: the API through Starlette's TestClient, and the server
+process itself (start-up, limits, logging, signals)."""
+
+import io
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import joblib
+import numpy as np
+import pytest
+from _server import serving, start
+from PIL import Image
+from starlette.testclient import TestClient
+
+import skmnist
+from skmnist import MNISTMLPClassifier, cli
+from skmnist._images import read_images
+from skmnist._serve import DEFAULT_MAX_BODY_BYTES, create_app
+
+N_DIGITS = 300  # real MNIST test digits sent one by one
+
+
+@pytest.fixture(scope="module")
+def model(serve_model_path):
+    return skmnist.load(serve_model_path)
+
+
+@pytest.fixture(scope="module")
+def client(model):
+    with TestClient(create_app(model, name="tiny.skmnist")) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def test_digits(mnist):
+    _, (X_test, y_test) = mnist
+    return X_test[:N_DIGITS], y_test[:N_DIGITS]
+
+
+def _png(image):
+    buffer = io.BytesIO()
+    Image.fromarray(np.asarray(image, dtype=np.uint8)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _post_picture(client, data, kind="image/png", query=""):
+    return client.post(f"/predict{query}", content=data, headers={"Content-Type": kind})
+
+
+# -- routes -------------------------------------------------------------------
+
+
+def test_health(client):
+    response = client.get("/health")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_model_description(client, model):
+    response = client.get("/model")
+    assert response.status_code == 200
+    info = response.json()
+    classifier = model[-1]
+    assert info["name"] == "tiny.skmnist"
+    assert info["model"] == "Pipeline"
+    assert info["steps"] == [
+        ["preprocess", "MNISTPreprocessor"],
+        ["classifier", "MNISTMLPClassifier"],
+    ]
+    assert info["classifier"] == "MNISTMLPClassifier"
+    assert info["classes"] == classifier.classes_.tolist()
+    assert info["input"]["shape"] == [28, 28]
+    assert info["input"]["n_features"] == 784
+    assert info["input"]["pixel_range"] == [0, 255]
+    assert info["skmnist_version"] == skmnist.__version__
+    dense = [layer for layer in info["network"] if layer["kind"] == "dense"]
+    assert [layer["units"] for layer in dense] == [64, 10]
+    assert dense[0]["activation"] == "relu"
+    assert dense[-1]["activation"] == "softmax"
+    json.dumps(info["network"])  # plain data
+
+
+def test_page_is_self_contained(client):
+    response = client.get("/")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    assert "default-src 'self'" in response.headers["content-security-policy"]
+    page = response.text
+    for needed in (
+        'id="prediction"',
+        'id="pad"',
+        'id="clear"',
+        'id="seen"',
+        'id="bars"',
+        'src="static/app.js"',
+        'href="static/style.css"',
+    ):
+        assert needed in page
+    files = {"app.js": "text/javascript", "style.css": "text/css"}
+    for name, kind in files.items():
+        asset = client.get(f"/static/{name}")
+        assert asset.status_code == 200
+        assert asset.headers["content-type"].startswith(kind)
+        assert "://" not in asset.text, f"{name} loads something from outside"
+    assert "://" not in page
+    script = client.get("/static/app.js").text
+    for event in ("pointerdown", "pointermove", "pointerup", '"predict"'):
+        assert event in script
+
+
+def test_static_files_are_only_the_pads(client):
+    for path in ("/static/nope.js", "/static/index.html", "/static/..%2Fcli.py"):
+        response = client.get(path)
+        assert response.status_code == 404
+        assert "error" in response.json()
+
+
+def test_json_labels_agree_with_predict(client, model, test_digits):
+    X, y = test_digits
+    expected_labels = model.predict(X)
+    expected_proba = model.predict_proba(X)
+    for image, label, proba in zip(X, expected_labels, expected_proba, strict=True):
+        response = client.post("/predict", json={"pixels": image.tolist()})
+        assert response.status_code == 200
+        answer = response.json()
+        assert set(answer) == {"label", "probabilities"}
+        assert answer["label"] == label
+        assert list(answer["probabilities"]) == [str(c) for c in range(10)]
+        np.testing.assert_allclose(
+            list(answer["probabilities"].values()), proba, rtol=0, atol=1e-12
+        )
+    # The tiny model is right on most of them: the test digits are real.
+    assert np.mean(expected_labels == y) > 0.8
+
+
+def test_json_batch(client, model, test_digits):
+    X, _ = test_digits
+    response = client.post("/predict", json={"pixels": X[:50].tolist()})
+    assert response.status_code == 200
+    answers = response.json()["predictions"]
+    assert [a["label"] for a in answers] == model.predict(X[:50]).tolist()
+    sums = [sum(a["probabilities"].values()) for a in answers]
+    np.testing.assert_allclose(sums, 1, rtol=1e-9)
+
+
+def test_json_pixels_are_used_as_they_are(client, model, test_digits):
+    """No inversion and no rounding: a dark-on-light image is classified as
+    the model sees it, and float values as floats."""
+    X, _ = test_digits
+    inverted = 255 - X[0].astype(np.float64)
+    response = client.post("/predict", json={"pixels": inverted.tolist()})
+    assert response.json()["label"] == model.predict(inverted[np.newaxis])[0]
+    halves = X[1] / 2 + 0.25
+    proba = client.post("/predict", json={"pixels": halves.tolist()}).json()
+    np.testing.assert_allclose(
+        list(proba["probabilities"].values()),
+        model.predict_proba(halves[np.newaxis])[0],
+        atol=1e-12,
+    )
+
+
+def test_png_body_is_converted_like_skmnist_predict(
+    client, model, test_digits, tmp_path
+):
+    X, _ = test_digits
+    # A test digit, a photo-like dark digit on grey paper, a small off-centre
+    # one: what read_images (skmnist predict) makes of the file is what the
+    # server makes of its bytes.
+    paper = np.full((90, 70), 200, dtype=np.uint8)
+    paper[10:80, 30:40] = 30
+    small = np.zeros((60, 60), dtype=np.uint8)
+    small[5:20, 40:46] = 255
+    for i, picture in enumerate([X[3], paper, small]):
+        path = tmp_path / f"picture{i}.png"
+        Image.fromarray(picture).save(path)
+        response = _post_picture(client, path.read_bytes())
+        assert response.status_code == 200
+        answer = response.json()
+        expected = read_images(path)
+        np.testing.assert_array_equal(np.array(answer["image"]), expected[0])
+        assert answer["label"] == model.predict(expected)[0]
+
+
+def test_jpeg_body_and_invert(client, model, test_digits, tmp_path):
+    X, _ = test_digits
+    path = tmp_path / "digit.jpg"
+    Image.fromarray(255 - X[4]).save(path, quality=95)  # dark on light
+    for invert in ("auto", "always", "never"):
+        response = _post_picture(
+            client, path.read_bytes(), "image/jpeg", f"?invert={invert}"
+        )
+        assert response.status_code == 200
+        expected = read_images(path, invert=invert)
+        np.testing.assert_array_equal(response.json()["image"], expected[0])
+        assert response.json()["label"] == model.predict(expected)[0]
+
+
+def test_bare_classifier(mnist_small, test_digits, tmp_path):
+    """A classifier without the preprocessor gets pixels scaled to [0, 1]."""
+    (X, y), _ = mnist_small
+    bare = MNISTMLPClassifier(hidden_layer_sizes=(16,), epochs=1, random_state=0)
+    bare.fit(X[:2000], y[:2000])
+    digits, _ = test_digits
+    loaded = skmnist.load(skmnist.save(bare, tmp_path / "bare.skmnist"))
+    with TestClient(create_app(loaded)) as client:
+        response = client.post("/predict", json={"pixels": digits[:20].tolist()})
+        labels = [a["label"] for a in response.json()["predictions"]]
+        flat = digits[:20].reshape(20, -1).astype(np.float32) / 255
+        assert labels == bare.predict(flat).tolist()
+        assert client.get("/model").json()["steps"] is None
+
+
+# -- bad requests --------------------------------------------------------------
+
+GOOD = np.zeros((28, 28), dtype=int).tolist()
+
+
+def _json(value):
+    return json.dumps(value).encode()
+
+
+BAD_REQUESTS = {
+    "empty JSON body": (b"", "application/json", 400, "the body is empty"),
+    "empty image body": (b"", "image/png", 400, "the body is empty"),
+    "invalid JSON": (b'{"pixels": [1, 2', "application/json", 400, "not valid JSON"),
+    "not UTF-8": (b'{"pixels": "\xff"}', "application/json", 400, "not UTF-8"),
+    "nested too deeply": (
+        b"[" * 100_000 + b"]" * 100_000,
+        "application/json",
+        400,
+        "nested too deeply",
+    ),
+    "JSON array": (_json([GOOD]), "application/json", 422, "must be an object"),
+    "no pixels": (_json({"image": GOOD}), "application/json", 422, 'no "pixels"'),
+    "pixels a number": (_json({"pixels": 3}), "application/json", 422, "shape ()"),
+    "no rows": (_json({"pixels": []}), "application/json", 422, "shape (0,)"),
+    "27 rows": (_json({"pixels": GOOD[:27]}), "application/json", 422, "(27, 28)"),
+    "flat": (_json({"pixels": [0] * 784}), "application/json", 422, "(784,)"),
+    "ragged": (
+        _json({"pixels": [*GOOD[:27], [0] * 27]}),
+        "application/json",
+        422,
+        "different lengths",
+    ),
+    "strings": (
+        _json({"pixels": [["0"] * 28] * 28}),
+        "application/json",
+        422,
+        "numbers only",
+    ),
+    "null": (
+        _json({"pixels": [[None] * 28] * 28}),
+        "application/json",
+        422,
+        "numbers only",
+    ),
+    "above 255": (
+        _json({"pixels": [[256] * 28] * 28}),
+        "application/json",
+        422,
+        "must lie in [0, 255]; got values from 256 to 256",
+    ),
+    "negative": (
+        _json({"pixels": [[-1] + [0] * 27] * 28}),
+        "application/json",
+        422,
+        "from -1 to 0",
+    ),
+    "NaN": (
+        b'{"pixels": [[NaN'
+        + b", 0" * 27
+        + b"]"
+        + (b", [" + b"0, " * 27 + b"0]") * 27
+        + b"]}",
+        "application/json",
+        422,
+        "finite",
+    ),
+    "Infinity": (
+        b'{"pixels": [[Infinity'
+        + b", 0" * 27
+        + b"]"
+        + (b", [" + b"0, " * 27 + b"0]") * 27
+        + b"]}",
+        "application/json",
+        422,
+        "finite",
+    ),
+    "not an image": (b"GIF? no, text", "image/png", 400, "not an image"),
+    "truncated PNG": (None, "image/png", 400, "cannot read the image"),
+    "text/plain": (_json({"pixels": GOOD}), "text/plain", 415, "text/plain"),
+    "no content type": (_json({"pixels": GOOD}), None, 415, "no Content-Type"),
+    "form": (b"pixels=1", "application/x-www-form-urlencoded", 415, "send"),
+    "GIF": (b"GIF89a", "image/gif", 415, "image/gif"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_REQUESTS))
+def test_bad_request(client, case):
+    body, kind, status, message = BAD_REQUESTS[case]
+    if body is None:  # a PNG cut short
+        noise = np.random.default_rng(0).integers(0, 256, (28, 28))
+        body = _png(noise)[:300]  # of about 850 bytes
+    headers = {"Content-Type": kind} if kind else {}
+    response = client.post("/predict", content=body, headers=headers)
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/json"
+    assert set(response.json()) == {"error"}
+    assert message in response.json()["error"]
+    assert "Traceback" not in response.text
+    assert client.get("/health").status_code == 200  # still serving
+
+
+def test_bad_invert(client, test_digits):
+    response = _post_picture(client, _png(test_digits[0][0]), query="?invert=yes")
+    assert response.status_code == 422
+    assert "invert must be one of auto, always, never" in response.json()["error"]
+
+
+def test_unknown_routes_and_methods(client):
+    response = client.get("/nope")
+    assert response.status_code == 404
+    assert response.json() == {"error": "no such page: GET /nope"}
+    response = client.get("/predict")
+    assert response.status_code == 405
+    assert response.json()["error"].startswith("GET is not allowed on /predict")
+    response = client.post("/health")
+    assert response.status_code == 405
+    assert "error" in response.json()
+
+
+def test_body_limit(model, test_digits):
+    png = _png(test_digits[0][0])
+    with TestClient(create_app(model, max_body_bytes=len(png) - 1)) as client:
+        response = _post_picture(client, png)
+        assert response.status_code == 413
+        assert "limit of" in response.json()["error"]
+        # Without a Content-Length (chunked), the limit holds as well.
+        response = client.post(
+            "/predict",
+            content=iter([png[:100], png[100:]]),
+            headers={"Content-Type": "image/png"},
+        )
+        assert response.status_code == 413
+    with TestClient(create_app(model, max_body_bytes=len(png))) as client:
+        assert _post_picture(client, png).status_code == 200
+
+
+def test_image_pixel_limit(model):
+    with TestClient(create_app(model, max_image_pixels=40 * 40)) as client:
+        big = np.zeros((41, 40), dtype=np.uint8)
+        big[10:30, 18:22] = 255
+        response = _post_picture(client, _png(big))
+        assert response.status_code == 413
+        assert "40x41 pixels, more than the limit of 1600" in response.json()["error"]
+        assert _post_picture(client, _png(big[:40])).status_code == 200
+
+
+class _BrokenModel:
+    classes_ = np.arange(10)
+    n_features_in_ = 784
+
+    def predict_proba(self, X):
+        raise RuntimeError("a bug in the model")
+
+
+def test_unexpected_failure_is_a_json_500(caplog):
+    with TestClient(create_app(_BrokenModel())) as client:
+        response = client.post("/predict", json={"pixels": GOOD})
+        assert response.status_code == 500
+        assert response.json() == {"error": "internal server error"}
+        assert "a bug in the model" not in response.text
+        assert client.get("/health").status_code == 200
+    assert "a bug in the model" in caplog.text  # logged for the operator
+
+
+def test_create_app_refuses_unfit_models(model):
+    with pytest.raises(ValueError, match="not a fitted classifier"):
+        create_app(skmnist.MNISTPreprocessor())
+    wide = _BrokenModel()
+    wide.n_features_in_ = 100
+    with pytest.raises(ValueError, match="expects 100 features"):
+        create_app(wide)
+    with pytest.raises(ValueError, match="must be positive"):
+        create_app(model, max_body_bytes=0)
+
+
+# -- imports -------------------------------------------------------------------
+
+
+def _fresh_python(code):
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    return result.stdout.split()
+
+
+def test_import_skmnist_leaves_the_server_out():
+    loaded = _fresh_python(
+        "import sys, skmnist, skmnist.cli; print(*sorted(m for m in ('starlette', "
+        "'uvicorn', 'fastapi', 'httpx', 'skmnist._serve') if m in sys.modules))"
+    )
+    assert loaded == []
+
+
+def test_serving_never_imports_tensorflow(serve_model_path):
+    code = f"""
+import io, sys
+import numpy as np
+from PIL import Image
+from starlette.testclient import TestClient
+import skmnist
+from skmnist._serve import create_app
+client = TestClient(create_app(skmnist.load({str(serve_model_path)!r})))
+image = np.zeros((28, 28), dtype=np.uint8)
+image[5:23, 13:15] = 255
+buffer = io.BytesIO()
+Image.fromarray(image).save(buffer, format="PNG")
+assert client.post("/predict", json={{"pixels": image.tolist()}}).status_code == 200
+response = client.post("/predict", content=buffer.getvalue(),
+                       headers={{"Content-Type": "image/png"}})
+assert response.status_code == 200
+print("tensorflow" in sys.modules, "keras" in sys.modules)
+"""
+    assert _fresh_python(code) == ["False", "False"]
+
+
+# -- the command and the server process ------------------------------------------
+
+
+def test_serve_arguments():
+    args = cli.build_parser().parse_args(["serve", "--model", "m.skmnist"])
+    assert (args.host, args.port, args.max_body_bytes, args.trust_pickle) == (
+        "127.0.0.1",
+        8000,
+        DEFAULT_MAX_BODY_BYTES,
+        False,
+    )
+    for bad in (["--port", "70000"], ["--port", "-1"], ["--max-body-bytes", "0"]):
+        with pytest.raises(SystemExit) as exit_info:
+            cli.build_parser().parse_args(["serve", "--model", "m", *bad])
+        assert exit_info.value.code == 2
+
+
+def test_pickle_files_need_the_flag(model, tmp_path, capsys):
+    path = tmp_path / "model.joblib"
+    joblib.dump(model, path)
+    assert cli.main(["serve", "--model", str(path), "--port", "0"]) == 1
+    err = capsys.readouterr().err
+    assert "runs code when loaded" in err
+    assert "--trust-pickle" in err
+    with serving(path, "--trust-pickle", log_path=tmp_path / "log") as server:
+        status, _, answer = server.request(
+            "POST",
+            "/predict",
+            json.dumps({"pixels": GOOD}),
+            {"Content-Type": "application/json"},
+        )
+        assert status == 200
+        assert answer["label"] == model.predict(np.zeros((1, 28, 28)))[0]
+
+
+def test_missing_model_file(tmp_path, capsys):
+    assert cli.main(["serve", "--model", str(tmp_path / "none.skmnist")]) == 1
+    assert "none.skmnist" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_server_process(serve_model_path, model, test_digits, tmp_path, sig):
+    """Listens on loopback only, answers, logs each request, stops cleanly."""
+    X, _ = test_digits
+    server = start(serve_model_path, log_path=tmp_path / "serve.log")
+    try:
+        assert server.host == "127.0.0.1"
+        paths = []
+        for image in X[:5]:
+            status, _, answer = server.request(
+                "POST",
+                "/predict",
+                json.dumps({"pixels": image.tolist()}),
+                {"Content-Type": "application/json"},
+            )
+            assert status == 200
+            paths.append(answer["label"])
+        assert paths == model.predict(X[:5]).tolist()
+        status, _, answer = server.request("GET", "/nope")
+        assert (status, answer) == (404, {"error": "no such page: GET /nope"})
+        # The port is taken: a second server says so and exits with 1.
+        busy = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "skmnist",
+                "serve",
+                "--model",
+                str(serve_model_path),
+                "--port",
+                str(server.port),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert busy.returncode == 1
+        assert "skmnist serve: error:" in busy.stderr
+        assert "Traceback" not in busy.stderr
+    finally:
+        returncode = server.stop(sig)
+    assert returncode == 0
+    log = server.log()
+    assert f"stopped ({sig.name})" in log
+    assert "Traceback" not in log
+    lines = server.request_lines()
+    # The start-up health checks, the 5 predictions, the 404.
+    assert [line["path"] for line in lines if line["method"] == "POST"] == [
+        "/predict"
+    ] * 5
+    assert lines[-1]["path"] == "/nope" and lines[-1]["status"] == "404"
+    assert all(line["client"].startswith("127.0.0.1:") for line in lines)
+
+
+def _raw_exchange(server, head, body_parts=()):
+    """Send a raw request head and body parts; the whole response (the server
+    closes the connection after a 413)."""
+    with socket.create_connection((server.host, server.port), timeout=30) as sock:
+        sock.sendall(head)
+        for part in body_parts:
+            sock.sendall(part)
+        response = b""
+        while chunk := sock.recv(65536):
+            response += chunk
+    return response
+
+
+def test_oversized_bodies_are_refused_unread(serve_model_path, tmp_path):
+    """413 comes back before the client has sent the body it announced (or,
+    chunked, once the limit is passed), so a huge upload is never read."""
+    with serving(
+        serve_model_path, "--max-body-bytes", "1000", log_path=tmp_path / "log"
+    ) as server:
+        announced = (
+            b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+            b"Content-Length: 1000000000\r\n\r\n"
+        )
+        response = _raw_exchange(server, announced, [b"\x89PNG" * 10])
+        assert response.startswith(b"HTTP/1.1 413 ")
+        assert b"the body is larger than the limit of 1000 bytes" in response
+        chunked = (
+            b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n"
+        )
+        chunk = b"400\r\n" + b"x" * 0x400 + b"\r\n"  # 1,024 bytes
+        response = _raw_exchange(server, chunked, [chunk, chunk])
+        assert response.startswith(b"HTTP/1.1 413 ")
+        status, _, _ = server.request("GET", "/health")
+        assert status == 200
