@@ -1,11 +1,12 @@
-"""skmnist: the classic Keras MNIST MLP as a scikit-learn estimator.
+"""skmnist: the classic Keras MNIST networks as scikit-learn estimators.
 
 ``import skmnist`` loads neither TensorFlow nor Keras; they load when a model
 is first trained.
 """
 
-from ._classifier import MNISTMLPClassifier
+from ._cnn import MNISTCNNClassifier
 from ._datasets import MNISTUnavailableError, load_mnist
+from ._mlp import MNISTMLPClassifier
 from ._onnx import to_onnx
 from ._persistence import load, save
 from ._pipeline import make_mnist_pipeline
@@ -13,6 +14,7 @@ from ._preprocessing import MNISTPreprocessor
 from ._version import __version__
 
 __all__ = [
+    "MNISTCNNClassifier",
     "MNISTMLPClassifier",
     "MNISTPreprocessor",
     "MNISTUnavailableError",

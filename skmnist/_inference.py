@@ -1,12 +1,22 @@
-"""The trained network's forward pass in NumPy, without TensorFlow.
+"""A fitted network's forward pass in NumPy, without TensorFlow.
 
-Prediction runs here rather than through Keras: it needs no TensorFlow import,
-it is fast for a single image, and in float64 a row's output does not depend
-on where the row sits in the batch (Keras's float32 kernels change a result by
-about one float32 step with its position).
+A network is plain data: its architecture (a list of layer descriptions, see
+:mod:`skmnist._architecture`) and the kernels and biases of its weighted
+layers. Each layer kind has one small kernel here. Prediction runs here rather
+than through Keras: it needs no TensorFlow import and is fast for a single
+image. It computes in the input's precision, as scikit-learn's MLP does:
+float32 rows (what :class:`~skmnist.MNISTPreprocessor` makes) in float32,
+anything else in float64, where a row's output does not depend on where the
+row sits in the batch.
 """
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+# Rows per pass through the layers of a network with convolutions: their
+# unfolded patches take tens of kilobytes per image, so long batches go in
+# chunks and memory stays bounded.
+CONVOLUTION_CHUNK_ROWS = 256
 
 
 def _relu(Z):
@@ -26,44 +36,119 @@ def _identity(Z):
     return Z
 
 
+def _softmax(Z):
+    Z -= Z.max(axis=-1, keepdims=True)
+    np.exp(Z, out=Z)
+    Z /= Z.sum(axis=-1, keepdims=True)
+    return Z
+
+
 ACTIVATIONS = {
     "identity": _identity,
     "logistic": _logistic,
     "tanh": _tanh,
     "relu": _relu,
+    "softmax": _softmax,
 }
 
 
-def forward(X, coefs, intercepts, activation):
-    """Class probabilities of ``X`` for dense layers ``coefs``/``intercepts``.
+def compute_dtype(X):
+    """float32 for float32 input, float64 for anything else."""
+    return np.float32 if X.dtype == np.float32 else np.float64
 
-    Dropout is the identity at inference time, so only the dense layers
-    matter; the last layer is a softmax.
+
+def forward(X, architecture, weights):
+    """Class probabilities of the 2-D ``X`` for a network described as data.
+
+    ``weights`` holds one ``(kernel, bias)`` pair per weighted layer (dense
+    and conv2d), in layer order, already in the precision to compute in.
     """
-    hidden = ACTIVATIONS[activation]
-    Z = np.asarray(X, dtype=np.float64)
-    for coef, intercept in zip(coefs[:-1], intercepts[:-1], strict=True):
-        Z = _dense(Z, coef, intercept)
-        hidden(Z)
-    return _softmax(_dense(Z, coefs[-1], intercepts[-1]))
-
-
-def _dense(Z, coef, intercept):
-    """``Z @ coef + intercept`` with the bias added in place.
-
-    ``Z @ coef + intercept`` would allocate a second (n_samples, width) array
-    for the sum; for 10,000 rows of 512 units that costs as much as a tenth of
-    the matrix product. Each output element is the same float64 dot product
-    either way, so the result (and its independence of the row's position)
-    is unchanged.
-    """
-    out = Z @ coef
-    out += intercept
+    dtype = weights[0][0].dtype if weights else compute_dtype(X)
+    X = np.asarray(X, dtype=dtype)
+    has_convolutions = any(layer["kind"] == "conv2d" for layer in architecture)
+    if not has_convolutions or len(X) <= CONVOLUTION_CHUNK_ROWS:
+        return _layers(X, architecture, weights)
+    out = None
+    for start in range(0, len(X), CONVOLUTION_CHUNK_ROWS):
+        chunk = _layers(
+            X[start : start + CONVOLUTION_CHUNK_ROWS], architecture, weights
+        )
+        if out is None:
+            out = np.empty((len(X), chunk.shape[1]), dtype=chunk.dtype)
+        out[start : start + len(chunk)] = chunk
     return out
 
 
-def _softmax(Z):
-    Z -= Z.max(axis=1, keepdims=True)
-    np.exp(Z, out=Z)
-    Z /= Z.sum(axis=1, keepdims=True)
+def _layers(Z, architecture, weights):
+    pairs = iter(weights)
+    for layer in architecture:
+        kernel = KERNELS[layer["kind"]]
+        if layer["kind"] in WEIGHTED_KINDS:
+            Z = kernel(Z, layer, *next(pairs))
+        else:
+            Z = kernel(Z, layer)
     return Z
+
+
+def _dense(Z, layer, coef, intercept):
+    # The bias is added in place: ``Z @ coef + intercept`` would allocate a
+    # second (n_samples, width) array, as costly as a tenth of the product.
+    # Each output element is the same dot product either way.
+    out = Z @ coef
+    out += intercept
+    return ACTIVATIONS[layer["activation"]](out)
+
+
+def _conv2d(Z, layer, kernel, bias):
+    """A "valid", stride-1 convolution as one matrix product of unfolded patches."""
+    kh, kw, channels, filters = kernel.shape
+    n, height, width, _ = Z.shape
+    # (n, H', W', C, kh, kw) views, reordered to Keras's (kh, kw, C) patch order.
+    patches = sliding_window_view(Z, (kh, kw), axis=(1, 2)).transpose(0, 1, 2, 4, 5, 3)
+    out_h, out_w = height - kh + 1, width - kw + 1
+    columns = patches.reshape(n * out_h * out_w, kh * kw * channels)
+    out = columns @ kernel.reshape(kh * kw * channels, filters)
+    out += bias
+    return ACTIVATIONS[layer["activation"]](out).reshape(n, out_h, out_w, filters)
+
+
+def _max_pool2d(Z, layer):
+    """Non-overlapping max pooling; edge rows and columns that fill no window drop."""
+    ph, pw = layer["pool_size"]
+    n, height, width, channels = Z.shape
+    out_h, out_w = height // ph, width // pw
+    Z = Z[:, : out_h * ph, : out_w * pw]
+    return Z.reshape(n, out_h, ph, out_w, pw, channels).max(axis=(2, 4))
+
+
+def _flatten(Z, layer):
+    return Z.reshape(len(Z), -1)
+
+
+def _image(Z, layer):
+    """Rows as square single-channel images, zero-padded as the layer says."""
+    side, padding = layer["side"], layer["padding"]
+    n, width = Z.shape
+    if width != side * side:
+        Z = np.concatenate([Z, np.zeros((n, side * side - width), Z.dtype)], axis=1)
+    Z = Z.reshape(n, side, side, 1)
+    if padding:
+        Z = np.pad(Z, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
+    return Z
+
+
+def _inactive(Z, layer):
+    """Dropout and augmentation act during training only."""
+    return Z
+
+
+KERNELS = {
+    "image": _image,
+    "conv2d": _conv2d,
+    "max_pool2d": _max_pool2d,
+    "flatten": _flatten,
+    "dense": _dense,
+    "dropout": _inactive,
+    "random_shift": _inactive,
+}
+WEIGHTED_KINDS = frozenset({"dense", "conv2d"})

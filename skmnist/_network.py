@@ -104,6 +104,7 @@ KERAS_ACTIVATIONS = {
     "logistic": "sigmoid",
     "tanh": "tanh",
     "relu": "relu",
+    "softmax": "softmax",
 }
 
 
@@ -151,39 +152,102 @@ KERAS_OPTIMIZERS = {
 }
 
 
-def build_mlp(n_features, n_classes, hidden_layer_sizes, activation, dropout, rng):
-    """Dense -> Dropout blocks and a softmax output, seeded from ``rng``.
+def build_model(architecture, n_features, rng, name):
+    """The Keras model of a network described as data (see ``_architecture``).
 
-    Every random layer gets its own integer seed drawn from ``rng`` so that the
-    initial weights and the dropout masks depend on ``random_state`` only, and
-    never on TensorFlow's global seed.
+    Every random layer gets its own integer seed drawn from ``rng``, in layer
+    order, so that the initial weights, the dropout masks and the
+    augmentation depend on ``random_state`` only, and never on TensorFlow's
+    global seed. Weighted layers are named ``hidden_<i>`` and ``output``
+    (dense) or ``conv_<i>``, as ``summary()`` shows them.
     """
-
     layers = [keras.Input(shape=(n_features,), name="pixels")]
-    for i, width in enumerate(hidden_layer_sizes, start=1):
-        layers.append(
+    counts = {}
+    image_size = None
+    for position, layer in enumerate(architecture):
+        kind = layer["kind"]
+        counts[kind] = counts.get(kind, 0) + 1
+        last = position == len(architecture) - 1
+        if kind == "image":
+            image_size = layer["side"] + 2 * layer["padding"]
+        layers.extend(
+            _keras_layers(layer, counts[kind], last, n_features, image_size, rng)
+        )
+    return keras.Sequential(layers, name=name)
+
+
+def _keras_layers(layer, number, last, n_features, image_size, rng):
+    """The Keras layers of one layer description (one, or a few for ``image``)."""
+    kind = layer["kind"]
+    if kind == "dense":
+        return [
             keras.layers.Dense(
-                width,
-                activation=KERAS_ACTIVATIONS[activation],
-                kernel_initializer=keras.initializers.GlorotUniform(
-                    seed=draw_seed(rng)
-                ),
-                name=f"hidden_{i}",
+                layer["units"],
+                activation=KERAS_ACTIVATIONS[layer["activation"]],
+                kernel_initializer=_glorot(rng),
+                name="output" if last else f"hidden_{number}",
             )
-        )
-        if dropout > 0:
-            layers.append(
-                keras.layers.Dropout(dropout, seed=draw_seed(rng), name=f"dropout_{i}")
+        ]
+    if kind == "conv2d":
+        return [
+            keras.layers.Conv2D(
+                layer["filters"],
+                tuple(layer["kernel_size"]),
+                activation=KERAS_ACTIVATIONS[layer["activation"]],
+                kernel_initializer=_glorot(rng),
+                name=f"conv_{number}",
             )
-    layers.append(
-        keras.layers.Dense(
-            n_classes,
-            activation="softmax",
-            kernel_initializer=keras.initializers.GlorotUniform(seed=draw_seed(rng)),
-            name="output",
-        )
+        ]
+    if kind == "max_pool2d":
+        return [
+            keras.layers.MaxPooling2D(tuple(layer["pool_size"]), name=f"pool_{number}")
+        ]
+    if kind == "flatten":
+        return [keras.layers.Flatten(name="flatten")]
+    if kind == "dropout":
+        return [
+            keras.layers.Dropout(
+                layer["rate"], seed=draw_seed(rng), name=f"dropout_{number}"
+            )
+        ]
+    if kind == "random_shift":
+        return [_random_shift(layer["max_shift"] / image_size, rng)]
+    return _image_layers(layer, n_features)  # "image"
+
+
+def _glorot(rng):
+    return keras.initializers.GlorotUniform(seed=draw_seed(rng))
+
+
+def _image_layers(layer, n_features):
+    """Rows to zero-padded square images, with Keras's stock layers only."""
+    side, padding = layer["side"], layer["padding"]
+    layers = []
+    if side * side != n_features:
+        layers += [
+            keras.layers.Reshape((n_features, 1)),
+            keras.layers.ZeroPadding1D((0, side * side - n_features)),
+        ]
+    layers.append(keras.layers.Reshape((side, side, 1), name="image"))
+    if padding:
+        layers.append(keras.layers.ZeroPadding2D(padding, name="image_padding"))
+    return layers
+
+
+def _random_shift(fraction, rng):
+    """Each training image moved by up to ``fraction`` of its size each way.
+
+    Keras's ``RandomTranslation`` with nearest-pixel interpolation and a zero
+    fill: a shifted digit stays a digit on black. It acts only in training.
+    """
+    return keras.layers.RandomTranslation(
+        height_factor=fraction,
+        width_factor=fraction,
+        fill_mode="constant",
+        interpolation="nearest",
+        seed=draw_seed(rng),
+        name="random_shift",
     )
-    return keras.Sequential(layers, name="mnist_mlp")
 
 
 # Training steps run per call into TensorFlow. Keras's ``fit`` with one step
@@ -200,7 +264,14 @@ def compile_model(model, optimizer, learning_rate):
         loss=keras.losses.SparseCategoricalCrossentropy(),
         metrics=["accuracy"],
     )
+    # Traced training functions hold the old optimizer: trace anew.
+    model.__dict__.pop("_skmnist_functions", None)
     return model
+
+
+def has_optimizer(model, optimizer):
+    """Whether ``model`` trains with the optimizer named ``optimizer``."""
+    return type(model.optimizer) is KERAS_OPTIMIZERS[optimizer]
 
 
 class Batches:
@@ -223,7 +294,9 @@ class Batches:
         self.weights = (
             None if sample_weight is None else tf.constant(sample_weight, tf.float32)
         )
-        self.batch_size = int(batch_size)
+        # As scikit-learn's MLP: a batch is at most the whole training set
+        # (which also keeps the step offsets within TensorFlow's int32).
+        self.batch_size = int(min(batch_size, len(order)))
         self.n_batches = -(-len(order) // self.batch_size)
         self._rows = tf.constant(order, dtype=tf.int64)
         self._shuffle = shuffle
@@ -376,8 +449,21 @@ def _evaluate(score, x, y, chunk_rows=8192):
     return {"val_loss": loss / n, "val_accuracy": hits / n}
 
 
-def train(model, batches, *, epochs, verbose, validation_data=None, on_epoch_end=None):
+def train(
+    model,
+    batches,
+    *,
+    epochs,
+    verbose,
+    learning_rate,
+    validation_data=None,
+    on_epoch_end=None,
+):
     """Run up to ``epochs`` epochs over ``batches``; return the per-epoch history.
+
+    ``learning_rate(progress)`` gives the optimizer's learning rate at
+    ``progress``, the fraction of this call's steps done (0 to 1); it is set
+    before each call into TensorFlow, every ``STEPS_PER_CALL`` steps.
 
     The history, as Keras's ``fit`` would record it, holds ``loss`` and
     ``accuracy`` and, with ``validation_data`` ``(X, y)`` scored after each
@@ -409,6 +495,10 @@ def train(model, batches, *, epochs, verbose, validation_data=None, on_epoch_end
         loss_sum = hits = weight_sum = 0.0
         for start in range(0, batches.n_batches, STEPS_PER_CALL):
             stop = min(start + STEPS_PER_CALL, batches.n_batches)
+            done = epoch * batches.n_batches + (start + stop) / 2
+            model.optimizer.learning_rate = learning_rate(
+                done / (epochs * batches.n_batches)
+            )
             sums = run(batches.columns, order, tf.constant(start), tf.constant(stop))
             loss_sum += float(sums[0])
             hits += float(sums[1])
@@ -427,43 +517,84 @@ def train(model, batches, *, epochs, verbose, validation_data=None, on_epoch_end
     return history
 
 
+def _seed_generators(model):
+    """The random layers' seed generators (dropout masks, augmentation), by name."""
+    generators = {}
+    for layer in model.layers:
+        generator = getattr(layer, "seed_generator", None) or getattr(
+            layer, "generator", None
+        )
+        if isinstance(generator, keras.random.SeedGenerator):
+            generators[layer.name] = generator
+    return generators
+
+
 def get_training_state(model):
-    """What training needs besides the weights: optimizer and dropout state."""
+    """What training needs besides the weights: optimizer and random layers' state."""
     state = {}
     if model.optimizer is not None and model.optimizer.built:
         for i, variable in enumerate(model.optimizer.variables):
             state[f"optimizer_{i}"] = np.asarray(variable.numpy())
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.Dropout):
-            state[f"seed_{layer.name}"] = np.asarray(layer.seed_generator.state.numpy())
+    for name, generator in _seed_generators(model).items():
+        state[f"seed_{name}"] = np.asarray(generator.state.numpy())
     return state
 
 
 def set_training_state(model, state):
-    """Restore what :func:`get_training_state` returned into ``model``."""
-    if any(name.startswith("optimizer_") for name in state):
+    """Restore what :func:`get_training_state` returned into ``model``.
+
+    Raises ``ValueError`` when the state does not fit the model (an edited
+    or foreign file): nothing half-restored is then used, since the caller
+    drops the model.
+    """
+    optimizer_state = sorted(
+        (int(name.removeprefix("optimizer_")), value)
+        for name, value in state.items()
+        if name.startswith("optimizer_") and name.removeprefix("optimizer_").isdigit()
+    )
+    if optimizer_state:
         model.optimizer.build(model.trainable_variables)
-        for i, variable in enumerate(model.optimizer.variables):
-            variable.assign(state[f"optimizer_{i}"])
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.Dropout) and f"seed_{layer.name}" in state:
-            layer.seed_generator.state.assign(state[f"seed_{layer.name}"])
+        variables = model.optimizer.variables
+        if [i for i, _ in optimizer_state] != list(range(len(variables))):
+            raise ValueError(
+                f"the training state has {len(optimizer_state)} optimizer "
+                f"variables, the optimizer {len(variables)}"
+            )
+        for variable, (_, value) in zip(variables, optimizer_state, strict=True):
+            _assign(variable, value, "optimizer state")
+    for name, generator in _seed_generators(model).items():
+        if f"seed_{name}" in state:
+            _assign(generator.state, state[f"seed_{name}"], f"seed of {name}")
+
+
+def _assign(variable, value, what):
+    value = np.asarray(value)
+    if value.shape != tuple(variable.shape) or value.dtype.kind not in "biuf":
+        raise ValueError(
+            f"{what}: an array of shape {value.shape} and dtype {value.dtype} "
+            f"for a variable of shape {tuple(variable.shape)}"
+        )
+    variable.assign(value.astype(variable.dtype))
+
+
+def _weighted_layers(model):
+    return [layer for layer in model.layers if hasattr(layer, "kernel")]
 
 
 def get_weights(model):
-    """The dense layers' weights as float64 ``(coefs, intercepts)`` lists."""
-    dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
-    coefs = [np.asarray(layer.kernel.numpy(), dtype=np.float64) for layer in dense]
-    intercepts = [np.asarray(layer.bias.numpy(), dtype=np.float64) for layer in dense]
+    """The kernels and biases of the weighted layers, as float64 lists."""
+    layers = _weighted_layers(model)
+    coefs = [np.asarray(layer.kernel.numpy(), dtype=np.float64) for layer in layers]
+    intercepts = [np.asarray(layer.bias.numpy(), dtype=np.float64) for layer in layers]
     return coefs, intercepts
 
 
 def set_weights(model, coefs, intercepts):
     """Load float weights (as from :func:`get_weights`) into ``model``."""
-    dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
-    for layer, coef, intercept in zip(dense, coefs, intercepts, strict=True):
-        layer.kernel.assign(coef.astype(np.float32))
-        layer.bias.assign(intercept.astype(np.float32))
+    layers = _weighted_layers(model)
+    for layer, coef, intercept in zip(layers, coefs, intercepts, strict=True):
+        layer.kernel.assign(np.asarray(coef, dtype=np.float32))
+        layer.bias.assign(np.asarray(intercept, dtype=np.float32))
 
 
 def summary_text(model):

@@ -2,18 +2,26 @@
 
 from sklearn.pipeline import Pipeline
 
-from ._classifier import MNISTMLPClassifier
+from ._cnn import MNISTCNNClassifier
+from ._mlp import MNISTMLPClassifier
 from ._preprocessing import MNISTPreprocessor
 
+NETWORKS = {"mlp": MNISTMLPClassifier, "cnn": MNISTCNNClassifier}
 
-def make_mnist_pipeline(**classifier_params):
-    """Build ``MNISTPreprocessor`` followed by ``MNISTMLPClassifier``.
+
+def make_mnist_pipeline(network="mlp", **classifier_params):
+    """Build ``MNISTPreprocessor`` followed by one of skmnist's networks.
 
     Parameters
     ----------
+    network : {"mlp", "cnn"}, default="mlp"
+        The classifier: ``"mlp"`` for :class:`MNISTMLPClassifier` (the Keras
+        tutorial's network), ``"cnn"`` for :class:`MNISTCNNClassifier` (its
+        sequel, a ConvNet).
+
     **classifier_params : dict
-        Parameters of :class:`MNISTMLPClassifier`, such as ``epochs=10`` or
-        ``random_state=0``. The defaults are the Keras tutorial's.
+        Parameters of that classifier, such as ``epochs=10`` or
+        ``random_state=0``. The defaults are the classifier's own.
 
     Returns
     -------
@@ -29,10 +37,14 @@ def make_mnist_pipeline(**classifier_params):
     ['preprocess', 'classifier']
     >>> pipe.get_params()["classifier__epochs"]
     10
+    >>> type(make_mnist_pipeline("cnn")[-1]).__name__
+    'MNISTCNNClassifier'
     """
+    if network not in NETWORKS:
+        raise ValueError(f"network must be one of {sorted(NETWORKS)}, got {network!r}.")
     return Pipeline(
         [
             ("preprocess", MNISTPreprocessor()),
-            ("classifier", MNISTMLPClassifier(**classifier_params)),
+            ("classifier", NETWORKS[network](**classifier_params)),
         ]
     )

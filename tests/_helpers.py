@@ -31,7 +31,7 @@ from skmnist import MNISTMLPClassifier, load_mnist
 (X, y), (X_test, y_test) = load_mnist({str(mnist_path)!r})
 (X, y), (X_test, _) = small_split(X, y, X_test, y_test)
 clf = MNISTMLPClassifier(**{params!r}).fit(X, y)
-np.save({str(out)!r}, clf.predict_proba(X_test))
+np.save({str(out)!r}, clf.predict_proba(X_test.astype(np.float64)))
 """
     subprocess.run(
         [sys.executable, "-c", script],

@@ -60,7 +60,12 @@ def test_probabilities_are_a_distribution_over_classes(mnist_small):
     clf = MNISTMLPClassifier(**QUICK).fit(X, y)
     proba = clf.predict_proba(X_test)
     assert proba.shape == (len(X_test), 10)
-    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-12)
+    assert proba.dtype == X_test.dtype == np.float32  # computed in X's precision
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
+    proba64 = clf.predict_proba(X_test.astype(np.float64))
+    assert proba64.dtype == np.float64
+    np.testing.assert_allclose(proba64.sum(axis=1), 1.0, rtol=1e-12)
+    np.testing.assert_allclose(proba, proba64, atol=1e-6)
     np.testing.assert_array_equal(clf.predict(X_test), proba.argmax(axis=1))
     np.testing.assert_allclose(clf.predict_log_proba(X_test), np.log(proba))
 
@@ -83,7 +88,7 @@ def test_fixed_random_state_is_reproducible_across_processes(
 ):
     (X, y), (X_test, _) = mnist_small
     there = proba_from_another_process(mnist_path, QUICK, tmp_path)
-    here = MNISTMLPClassifier(**QUICK).fit(X, y).predict_proba(X_test)
+    here = MNISTMLPClassifier(**QUICK).fit(X, y).predict_proba(X_test.astype(float))
     np.testing.assert_array_equal(there, here)
 
 

@@ -89,8 +89,17 @@ def _read_only(a):
 def _small_network_and_data(mnist_small, width):
     (X, y), _ = mnist_small
     X, y = np.asarray(X, dtype=np.float32), np.asarray(y, dtype=np.int64)
-    model = _network.build_mlp(784, 10, (width,), "relu", 0.2, np.random.RandomState(0))
+    architecture = [
+        {"kind": "dense", "units": width, "activation": "relu"},
+        {"kind": "dropout", "rate": 0.2},
+        {"kind": "dense", "units": 10, "activation": "softmax"},
+    ]
+    model = _network.build_model(architecture, 784, np.random.RandomState(0), "mlp")
     return _network.compile_model(model, "adam", 0.001), X, y
+
+
+def _constant(progress):
+    return 0.001
 
 
 def test_training_loop_reports_what_keras_fit_would(mnist_small):
@@ -102,6 +111,7 @@ def test_training_loop_reports_what_keras_fit_would(mnist_small):
         batches,
         epochs=3,
         verbose=0,
+        learning_rate=_constant,
         validation_data=(X[:500], y[:500]),
         on_epoch_end=lambda logs: seen.append(logs) or len(seen) == 2,
     )
@@ -123,7 +133,7 @@ def test_later_calls_reuse_the_traced_training_function(mnist_small):
     model, X, y = _small_network_and_data(mnist_small, width=16)
     for n, seed in [(300, 1), (1000, 2), (257, 3)]:
         batches = _network.Batches(X[:n], y[:n], None, np.arange(n), 128, True, seed)
-        _network.train(model, batches, epochs=1, verbose=0)
+        _network.train(model, batches, epochs=1, verbose=0, learning_rate=_constant)
     functions = model.__dict__["_skmnist_functions"]
     assert list(functions) == [("training_steps", 128, False)]
     assert functions["training_steps", 128, False].experimental_get_tracing_count() == 1
@@ -131,5 +141,5 @@ def test_later_calls_reuse_the_traced_training_function(mnist_small):
 
     weights = np.ones(100, dtype=np.float32)
     batches = _network.Batches(X[:100], y[:100], weights, np.arange(100), 50, True, 4)
-    _network.train(model, batches, epochs=1, verbose=0)
+    _network.train(model, batches, epochs=1, verbose=0, learning_rate=_constant)
     assert ("training_steps", 50, True) in functions  # another signature, traced anew

@@ -1,0 +1,692 @@
+"""The estimator core every skmnist network shares.
+
+:class:`BaseNetworkClassifier` holds what does not depend on the network: the
+shared parameters and their validation, ``fit``/``partial_fit``/``predict*``,
+sample and class weights, early stopping and the epoch bookkeeping, pickling
+and the training state. A network is a thin subclass that declares its own
+parameters and describes its layers as data (:meth:`_architecture`); Keras
+builds and trains that description (:mod:`skmnist._network`, imported only to
+train) and NumPy predicts with it (:mod:`skmnist._inference`).
+
+A fit runs as a short list of named steps, each overridable: validate the call
+(nothing changes yet), set up the network (:meth:`_initialize`), hold out the
+early-stopping set, train (:meth:`_train`), record each epoch
+(:meth:`_after_epoch`) and keep the weights.
+"""
+
+import copy
+import math
+import weakref
+from abc import ABCMeta, abstractmethod
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils import check_random_state, compute_sample_weight
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_is_fitted,
+    validate_data,
+)
+
+from ._architecture import check_weights
+from ._inference import compute_dtype, forward
+from ._random import draw_seed
+from ._training_data import training_rows
+
+# Each fitted classifier's weights as its last prediction's precision needs
+# them, dropped with the classifier.
+_INFERENCE_WEIGHTS = weakref.WeakKeyDictionary()
+
+
+class BaseNetworkClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
+    """Base class of skmnist's Keras networks as scikit-learn classifiers.
+
+    Do not use it directly: use :class:`MNISTMLPClassifier` or
+    :class:`MNISTCNNClassifier`. A subclass declares its parameters (in
+    ``__init__`` and ``_parameter_constraints``, merged with this class's)
+    and implements :meth:`_architecture`.
+    """
+
+    _parameter_constraints: dict = {
+        "optimizer": [StrOptions({"adam", "adamw", "rmsprop", "sgd"})],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "epochs": [Interval(Integral, 1, None, closed="left")],
+        "shuffle": ["boolean"],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "class_weight": [dict, StrOptions({"balanced"}), None],
+        "warm_start": ["boolean"],
+        "random_state": ["random_state"],
+        "verbose": [Interval(Integral, 0, 2, closed="both")],
+    }
+
+    # The Keras model's name, as summary() shows it.
+    _keras_name = "network"
+
+    # -- what a network defines ---------------------------------------------
+
+    @abstractmethod
+    def _architecture(self, n_features, n_classes):
+        """The layers, as a list of plain-data descriptions (``_architecture``).
+
+        Called with validated parameters; raises ``ValueError`` for a
+        combination of them that makes no network.
+        """
+
+    def _learning_rate(self, progress):
+        """The learning rate at ``progress`` (0 to 1) through a ``fit``'s epochs."""
+        return self.learning_rate
+
+    # -- public API ---------------------------------------------------------
+
+    def fit(self, X, y, sample_weight=None):
+        """Train the network on ``X`` and ``y`` for up to ``epochs`` epochs.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data (for MNIST, pixels scaled to [0, 1]).
+
+        y : array-like of shape (n_samples,)
+            Class labels: any hashable values, at least two distinct ones.
+
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights. Integer weights that add up to at most ten
+            times the number of samples act as repeated rows (a weight of 2
+            trains on the row twice per epoch, 0 drops it); other weights
+            scale each sample's loss, normalised to a mean of 1.
+
+        Returns
+        -------
+        self : object
+            The fitted classifier.
+        """
+        return self._fit(X, y, sample_weight, incremental=False)
+
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """Train one epoch on ``X`` and ``y``, continuing from the current state.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+
+        y : array-like of shape (n_samples,)
+            Class labels, all of them in ``classes``.
+
+        classes : array-like of shape (n_classes,), default=None
+            Every class that will ever be seen. Required on the first call,
+            optional (and checked against ``classes_``) afterwards.
+
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights, as in :meth:`fit`.
+
+        Returns
+        -------
+        self : object
+            The updated classifier.
+        """
+        return self._fit(X, y, sample_weight, incremental=True, classes=classes)
+
+    def predict_proba(self, X):
+        """Probability of each class for each sample.
+
+        Computed with NumPy, in float32 for float32 ``X`` (as
+        :class:`MNISTPreprocessor` makes it) and in float64 otherwise.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples, with the features seen in :meth:`fit`.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Softmax outputs; columns follow ``classes_``.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
+        return forward(X, self.architecture_, self._inference_weights(X))
+
+    def predict_log_proba(self, X):
+        """Logarithm of :meth:`predict_proba`.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples, with the features seen in :meth:`fit`.
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+            Log-probabilities; columns follow ``classes_``.
+        """
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))
+
+    def predict(self, X):
+        """Most probable class of each sample.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Samples, with the features seen in :meth:`fit`.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+            Predicted labels, taken from ``classes_``.
+        """
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
+
+    def summary(self):
+        """The Keras model summary of the fitted network, as text.
+
+        Returns
+        -------
+        summary : str
+            What ``keras.Model.summary()`` prints: layers, output shapes and
+            parameter counts.
+        """
+        check_is_fitted(self)
+        from . import _network
+
+        return _network.summary_text(self._keras_model())
+
+    def to_keras(self):
+        """A new Keras model with the fitted weights, to use with Keras's tools.
+
+        It takes the same ``X`` as :meth:`predict_proba` (rows of
+        ``n_features_in_`` values, float32) and gives the same probabilities
+        to within float32 rounding. It is compiled with this classifier's
+        optimizer and the sparse categorical cross-entropy, for fine-tuning on
+        integer labels ``0 .. n_classes - 1`` (positions in ``classes_``);
+        training it leaves this classifier unchanged. Needs TensorFlow.
+
+        Returns
+        -------
+        model : keras.Model
+            The network, with its training-only layers (dropout,
+            augmentation) in place and inactive at prediction time.
+        """
+        check_is_fitted(self)
+        from . import _network
+
+        model = self._build_network(np.random.RandomState(0))
+        _network.set_weights(model, self.coefs_, self.intercepts_)
+        return model
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        tags.classifier_tags.multi_class = True
+        return tags
+
+    # -- the fit, step by step ----------------------------------------------
+
+    def _fit(self, X, y, sample_weight, *, incremental, classes=None):
+        """The one training engine behind ``fit`` and ``partial_fit``.
+
+        A call that raises, whether it rejects its input or is interrupted
+        while training, leaves the estimator as it was: every attribute, the
+        training state and the random generator.
+        """
+        before = self._snapshot()
+        try:
+            call = self._validate_call(X, y, sample_weight, classes, incremental)
+            self._run(call, before)
+        except BaseException:
+            self._restore(before)
+            raise
+        return self
+
+    def _validate_call(self, X, y, sample_weight, classes, incremental):
+        """Everything that can reject a call, before anything is changed.
+
+        ``validate_data`` sets ``n_features_in_`` (and ``feature_names_in_``)
+        as it goes; ``_fit`` puts them back if anything later rejects the call.
+        """
+        self._validate_params()
+        self._validate_class_weight()
+        if incremental and self.early_stopping:
+            raise ValueError(
+                "partial_fit does not support early_stopping=True: it has no "
+                "validation set to hold out. Use fit, or set early_stopping=False."
+            )
+        continuing = self._is_trained() and (incremental or self.warm_start)
+        X, y = validate_data(
+            self, X, y, reset=not continuing, dtype=(np.float32, np.float64)
+        )
+        check_classification_targets(y)
+        weights = self._combined_weights(X, y, sample_weight)
+        classes_ = self._checked_classes(y, classes, incremental, continuing)
+        architecture = self._architecture(X.shape[1], len(classes_))
+        if continuing and architecture != self.architecture_:
+            raise ValueError(
+                f"{'partial_fit' if incremental else 'warm_start'} continues the "
+                "fitted network, but the parameters now describe another one "
+                f"({_first_difference(self.architecture_, architecture)}). Set "
+                "warm_start=False (or start a new estimator) to train it."
+            )
+        return {
+            "X": X,
+            "y": np.searchsorted(classes_, y),
+            "weights": weights,
+            "classes": classes_,
+            "architecture": architecture,
+            "continuing": continuing,
+            "incremental": incremental,
+        }
+
+    def _run(self, call, before):
+        from . import _network
+
+        self.classes_ = call["classes"]
+        if not call["continuing"]:
+            self._initialize(call["architecture"])
+        model = self._keras_model()
+        if call["continuing"] and not _network.has_optimizer(model, self.optimizer):
+            # set_params(optimizer=...) between calls: continue with the new one.
+            _network.compile_model(model, self.optimizer, self.learning_rate)
+        if call["continuing"] and "_model" in before:
+            # An interrupted call must be able to put the live model back.
+            before["_training_state"] = _network.get_training_state(model)
+            before["_model_weights"] = _network.get_weights(model)
+        X, y, weights = call["X"], call["y"], call["weights"]
+        stopping = self.early_stopping and not call["incremental"]
+        validation_data = None
+        if stopping:
+            X, y, weights, validation_data = self._hold_out(X, y, weights)
+        if not call["incremental"]:
+            self._no_improvement_count = 0
+        self._best_weights = None
+        self._best_score = -np.inf
+        history = self._train(
+            model, X, y, weights, call["incremental"], validation_data, stopping
+        )
+        self._record(history, stopping)
+        if self._best_weights is not None:
+            _network.set_weights(model, *self._best_weights)
+        del self._best_weights, self._best_score
+        self.coefs_, self.intercepts_ = _network.get_weights(model)
+
+    def _initialize(self, architecture):
+        """A new network with new weights, and no training recorded yet."""
+        self._rng = check_random_state(self.random_state)
+        self.architecture_ = architecture
+        self._model = self._build_network(self._rng)
+        self._training_state = {}
+        self.history_ = {"loss": [], "accuracy": []}
+        self.loss_curve_ = []
+        self.n_iter_ = 0
+        self.best_loss_ = np.inf
+        self.validation_scores_ = None
+        self.best_validation_score_ = None
+        self._no_improvement_count = 0
+
+    def _train(self, model, X, y, weights, incremental, validation_data, stopping):
+        """Run the epochs of one call; return their history."""
+        from . import _network
+
+        rows, row_weights = training_rows(X, y, weights)
+        batches = _network.Batches(
+            X,
+            y,
+            row_weights,
+            rows,
+            self.batch_size,
+            self.shuffle,
+            seed=draw_seed(self._rng),
+        )
+        epochs = 1 if incremental else self.epochs
+        # partial_fit trains one epoch at a time: no schedule spans its calls.
+        learning_rate = (
+            (lambda progress: self.learning_rate)
+            if incremental
+            else self._learning_rate
+        )
+        return _network.train(
+            model,
+            batches,
+            epochs=epochs,
+            verbose=self.verbose,
+            learning_rate=learning_rate,
+            validation_data=validation_data,
+            on_epoch_end=lambda logs: self._after_epoch(logs, model, stopping),
+        )
+
+    def _after_epoch(self, logs, model, stopping):
+        """Apply the no-improvement rule after an epoch; return True to stop.
+
+        scikit-learn's MLP rule: stop when the monitored score has not
+        improved by at least ``tol`` for more than ``n_iter_no_change``
+        epochs in a row. With early stopping the score is this call's
+        validation accuracy, and the best epoch's weights are kept to restore;
+        otherwise it is the training loss against the lowest seen so far.
+        """
+        from . import _network
+
+        if stopping:
+            score = float(logs["val_accuracy"])
+            improved = score >= self._best_score + self.tol
+            if score > self._best_score:
+                self._best_score = score
+                self._best_weights = _network.get_weights(model)
+        else:
+            loss = float(logs["loss"])
+            improved = loss <= self.best_loss_ - self.tol
+            self.best_loss_ = min(self.best_loss_, loss)
+        self._no_improvement_count = 0 if improved else self._no_improvement_count + 1
+        return self._no_improvement_count > self.n_iter_no_change
+
+    def _record(self, history, stopping):
+        """Append a call's epochs to the history and the attributes derived from it.
+
+        Every list of ``history_`` keeps one value per epoch (``n_iter_`` in
+        all): NaN where an epoch had no validation set.
+        """
+        n_new = len(history["loss"])
+        keys = dict.fromkeys([*self.history_, *history])
+        for key in keys:
+            old = self.history_.setdefault(key, [])
+            old[:0] = [math.nan] * (self.n_iter_ - len(old))  # a key new this call
+            old.extend(history.get(key, [math.nan] * n_new))
+        self.n_iter_ += n_new
+        self.loss_curve_ = list(self.history_["loss"])
+        self.best_loss_ = float(min(self.loss_curve_))
+        has_validation = "val_accuracy" in self.history_
+        self.validation_scores_ = (
+            list(self.history_["val_accuracy"]) if has_validation else None
+        )
+        self.best_validation_score_ = self._best_score if stopping else None
+
+    # -- validation ---------------------------------------------------------
+
+    def _validate_class_weight(self):
+        if not isinstance(self.class_weight, dict):
+            return
+        for label, weight in self.class_weight.items():
+            if not (isinstance(weight, Real) and math.isfinite(weight) and weight >= 0):
+                raise ValueError(
+                    "class_weight must map labels to finite non-negative "
+                    f"numbers; got {weight!r} for class {label!r}."
+                )
+
+    def _checked_classes(self, y, classes, incremental, continuing):
+        """The classes of this call: ``classes_`` when continuing, checked."""
+        if incremental and not continuing and classes is None:
+            raise ValueError(
+                "classes must be passed on the first call to partial_fit: the "
+                "network's output layer needs every class up front."
+            )
+        seen = np.unique(y)
+        if continuing:
+            if classes is not None and not np.array_equal(
+                np.unique(classes), self.classes_
+            ):
+                raise ValueError(
+                    f"classes={np.unique(classes).tolist()!r} is not the same as "
+                    f"classes_={self.classes_.tolist()!r} of the earlier call."
+                )
+            expected = self.classes_
+        else:
+            expected = np.unique(classes) if classes is not None else seen
+        unknown = np.setdiff1d(seen, expected)
+        if len(unknown):
+            raise ValueError(
+                f"y contains labels {unknown.tolist()!r} that are not in "
+                f"classes {expected.tolist()!r}."
+            )
+        if not incremental and continuing and len(seen) != len(expected):
+            raise ValueError(
+                "warm_start can only continue training when y has the same "
+                f"classes as before: {expected.tolist()!r}, got {seen.tolist()!r}."
+            )
+        if len(expected) < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs samples of at least 2 classes in "
+                f"the data, but the data contains only one class: "
+                f"{expected[0].item()!r}."
+            )
+        return expected
+
+    def _combined_weights(self, X, y, sample_weight):
+        """``sample_weight`` times the ``class_weight`` of each sample, or None."""
+        if sample_weight is None and self.class_weight is None:
+            return None
+        weights = _check_sample_weight(
+            sample_weight, X, dtype=np.float64, ensure_non_negative=True
+        )
+        if self.class_weight is not None:
+            weights = weights * compute_sample_weight(self.class_weight, y)
+        if not np.isfinite(weights).all():
+            raise ValueError("sample_weight times class_weight is not finite.")
+        if not np.any(weights > 0):
+            raise ValueError(
+                "Sample weights must contain at least one non-zero number: all "
+                "the weights of sample_weight times class_weight are zero."
+            )
+        return weights
+
+    def _hold_out(self, X, y_encoded, weights):
+        """Split off the stratified validation set used for early stopping."""
+        # Imported here: sklearn.model_selection adds tens of milliseconds to
+        # ``import skmnist``, and most fits never need it.
+        from sklearn.model_selection import train_test_split
+
+        arrays = [X, y_encoded] if weights is None else [X, y_encoded, weights]
+        split = train_test_split(
+            *arrays,
+            test_size=self.validation_fraction,
+            stratify=y_encoded,
+            random_state=draw_seed(self._rng),
+        )
+        X_train, X_val, y_train, y_val = split[:4]
+        w_train = None if weights is None else split[4]
+        return X_train, y_train, w_train, (X_val, y_val)
+
+    # -- the network, the weights and the training state --------------------
+
+    def _is_trained(self):
+        return hasattr(self, "coefs_")
+
+    def _build_network(self, rng):
+        """A new compiled Keras model of ``architecture_``, seeded from ``rng``."""
+        from . import _network
+
+        model = _network.build_model(
+            self.architecture_, self.n_features_in_, rng, self._keras_name
+        )
+        return _network.compile_model(model, self.optimizer, self.learning_rate)
+
+    def _keras_model(self):
+        """The Keras model being trained, rebuilt after unpickling.
+
+        Unpickled or loaded estimators carry their weights and, where they
+        were saved from a live model, the optimizer and random layers' state,
+        so that training continues where it stopped.
+        """
+        model = getattr(self, "_model", None)
+        if model is None:
+            from . import _network
+
+            rng = np.random.RandomState(0)  # seeds only random layers: state loads
+            model = self._build_network(rng)
+            _network.set_weights(model, self.coefs_, self.intercepts_)
+            _network.set_training_state(model, getattr(self, "_training_state", {}))
+            self._model = model
+        return model
+
+    def _inference_weights(self, X):
+        """``(kernel, bias)`` pairs in the precision that ``X`` is computed in.
+
+        Cast once per fitted weights and precision, so that predicting a
+        single image costs no copy of the network. Kept outside the
+        estimator, whose ``__dict__`` prediction must not change.
+        """
+        dtype = compute_dtype(X)
+        key = (np.dtype(dtype).str, *map(id, self.coefs_), *map(id, self.intercepts_))
+        cached = _INFERENCE_WEIGHTS.get(self)
+        if cached is None or cached[0] != key:
+            pairs = [
+                (np.asarray(c, dtype=dtype), np.asarray(b, dtype=dtype))
+                for c, b in zip(self.coefs_, self.intercepts_, strict=True)
+            ]
+            cached = (key, pairs)
+            _INFERENCE_WEIGHTS[self] = cached
+        return cached[1]
+
+    def _validate_fitted_state(self):
+        """Raise ``ValueError`` unless the fitted attributes make a working model.
+
+        :func:`skmnist.load` calls it on every loaded classifier, so that a
+        damaged or crafted file fails there, not later in ``predict``.
+        """
+        if not self._is_trained():
+            return
+        self._upgrade_fitted_state()
+        try:
+            n_features, classes = self.n_features_in_, self.classes_
+            if not isinstance(n_features, Integral) or n_features < 1:
+                raise ValueError(f"n_features_in_ is {n_features!r}")
+            if not isinstance(classes, np.ndarray) or classes.ndim != 1:
+                raise ValueError("classes_ is not a 1-D array")
+            if len(classes) < 2 or len(np.unique(classes)) != len(classes):
+                raise ValueError("classes_ does not hold two or more distinct labels")
+            check_weights(
+                self.architecture_,
+                n_features,
+                len(classes),
+                self.coefs_,
+                self.intercepts_,
+            )
+        except AttributeError as exc:
+            raise ValueError(f"a fitted attribute is missing ({exc})") from None
+
+    def _upgrade_fitted_state(self):
+        """Bring fitted attributes saved by an older skmnist up to date.
+
+        Before 0.3, an early-stopping fit left ``best_loss_`` None, and the
+        validation columns of ``history_`` could be shorter than ``n_iter_``.
+        """
+        if getattr(self, "best_loss_", None) is None and getattr(
+            self, "loss_curve_", None
+        ):
+            self.best_loss_ = float(min(self.loss_curve_))
+        history = getattr(self, "history_", None)
+        if isinstance(history, dict) and isinstance(
+            getattr(self, "n_iter_", None), int
+        ):
+            for values in history.values():
+                if isinstance(values, list) and len(values) < self.n_iter_:
+                    values[:0] = [math.nan] * (self.n_iter_ - len(values))
+
+    def _snapshot(self):
+        """What ``_restore`` needs to undo a call: every attribute as it is now.
+
+        Arrays are never changed in place (fitting assigns new ones), so a
+        shallow copy of each list and dict suffices; the history's lists,
+        which grow in place, and the random generator are copied.
+        """
+        state = dict(self.__dict__)
+        for name, value in state.items():
+            if isinstance(value, list):
+                state[name] = list(value)
+            elif isinstance(value, dict):
+                state[name] = {
+                    k: list(v) if isinstance(v, list) else v for k, v in value.items()
+                }
+            elif isinstance(value, np.random.RandomState):
+                state[name] = copy.deepcopy(value)
+        return state
+
+    def _restore(self, before):
+        """Put every attribute back as :meth:`_snapshot` saw it."""
+        model = before.get("_model")
+        weights = before.pop("_model_weights", None)
+        if model is not None and weights is not None:
+            from . import _network
+
+            _network.set_weights(model, *weights)
+            _network.set_training_state(model, before["_training_state"])
+        self.__dict__.clear()
+        self.__dict__.update(before)
+
+    def _get_training_state(self):
+        """Optimizer, random layers' and shuffling state as a dict of arrays."""
+        model = getattr(self, "_model", None)
+        if model is None:
+            state = dict(getattr(self, "_training_state", {}))
+        else:
+            from . import _network
+
+            state = _network.get_training_state(model)
+        if hasattr(self, "_rng"):
+            _, keys, pos, has_gauss, cached = self._rng.get_state()
+            state["rng_keys"] = keys
+            state["rng_rest"] = np.array([pos, has_gauss, cached], dtype=np.float64)
+        return state
+
+    def _set_training_state(self, state):
+        """Restore what :meth:`_get_training_state` returned.
+
+        Raises ``ValueError`` for a state that is not one (an edited file).
+        """
+        state = dict(state)
+        if "rng_keys" in state or "rng_rest" in state:
+            keys = np.asarray(state.pop("rng_keys", None))
+            rest = np.asarray(state.pop("rng_rest", None))
+            if (
+                keys.shape != (624,)
+                or keys.dtype.kind not in "iu"
+                or rest.shape != (3,)
+            ):
+                raise ValueError("the training state's random generator is damaged")
+            self._rng = np.random.RandomState()
+            self._rng.set_state(
+                (
+                    "MT19937",
+                    keys.astype(np.uint32),
+                    int(rest[0]),
+                    int(rest[1]),
+                    float(rest[2]),
+                )
+            )
+        for name, value in state.items():
+            if not isinstance(value, np.ndarray):
+                raise ValueError(f"the training state's {name!r} is not an array")
+        self._training_state = state
+        self.__dict__.pop("_model", None)
+
+    def __getstate__(self):
+        # The Keras model is TensorFlow state that pickles slowly and needs
+        # TensorFlow to load; the weights, the optimizer and random layers'
+        # state and the random generator are plain arrays that rebuild it on
+        # demand.
+        state = super().__getstate__()
+        model = state.pop("_model", None)
+        if model is not None:
+            from . import _network
+
+            state["_training_state"] = _network.get_training_state(model)
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if self._is_trained():
+            self._upgrade_fitted_state()
+
+
+def _first_difference(fitted, wanted):
+    """The first layer where two architectures differ, in words."""
+    for i, (a, b) in enumerate(zip(fitted, wanted, strict=False)):
+        if a != b:
+            return f"layer {i}: fitted {a}, now {b}"
+    return f"{len(fitted)} layers fitted, {len(wanted)} now"
