@@ -5,12 +5,15 @@ pipeline with a progress display, reports the test loss and accuracy, and
 saves the fitted pipeline. ``skmnist predict`` classifies image files (PNG,
 JPEG...) and ``.npy`` arrays with a saved model, and ``skmnist evaluate``
 reports a saved model's accuracy, per-class scores and confusion matrix on the
-MNIST test set. ``skmnist export`` converts a saved model to ONNX.
+MNIST test set. ``skmnist export`` converts a saved model to ONNX, and
+``skmnist serve`` serves one over HTTP: a drawing pad for the browser and a
+JSON prediction API.
 
 Models are read with :func:`skmnist.load` (the safe format of
 :func:`skmnist.save`), except files named ``*.joblib``, ``*.pkl`` or
 ``*.pickle``, which are read with ``joblib.load``: such files run code when
-loaded, so only use ones you trust.
+loaded, so only use ones you trust (``skmnist serve`` loads them only with
+``--trust-pickle``).
 """
 
 import argparse
@@ -34,6 +37,30 @@ def _positive_int(text):
     return value
 
 
+# What `skmnist train` accepts: checked when the arguments are parsed, before
+# MNIST is loaded, so that a typo fails at once and never deep in training.
+_MAX_EPOCHS = 10_000
+_MAX_BATCH_SIZE = 1_048_576
+_MAX_SEED = 2**32 - 1  # NumPy's seeds
+
+
+def _bounded_int(low, high):
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"must be an integer, got {text!r}"
+            ) from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(
+                f"must be an integer from {low} to {high}, got {text}"
+            )
+        return value
+
+    return parse
+
+
 def build_parser():
     """The argument parser of the ``skmnist`` command.
 
@@ -41,8 +68,8 @@ def build_parser():
     -------
     parser : argparse.ArgumentParser
         The parser, with the sub-commands ``train``, ``predict``,
-        ``evaluate`` and ``export``; each parsed namespace carries the
-        function that runs its command as ``handler``.
+        ``evaluate``, ``export`` and ``serve``; each parsed namespace carries
+        the function that runs its command as ``handler``.
 
     See Also
     --------
@@ -52,12 +79,14 @@ def build_parser():
     --------
     >>> from skmnist.cli import build_parser
     >>> args = build_parser().parse_args(["train", "--epochs", "2"])
-    >>> args.command, args.epochs, args.batch_size, args.output, args.report
-    ('train', 2, 128, 'mnist_mlp.skmnist', None)
+    >>> args.command, args.network, args.epochs, args.batch_size, args.report
+    ('train', 'mlp', 2, 128, None)
+    >>> build_parser().parse_args(["train", "--network", "cnn"]).epochs is None
+    True
     """
     parser = argparse.ArgumentParser(
         prog="skmnist",
-        description="The classic Keras MNIST MLP as a scikit-learn pipeline.",
+        description="The classic Keras MNIST networks as scikit-learn pipelines.",
     )
     from . import __version__
 
@@ -67,9 +96,17 @@ def build_parser():
     train = commands.add_parser(
         "train",
         help="train the tutorial model on MNIST and report test accuracy",
-        description="Train the Keras tutorial MLP on MNIST, report test loss "
-        "and accuracy, and save the fitted pipeline (skmnist's safe format, or "
-        "joblib when the file name ends in .joblib, .pkl or .pickle).",
+        description="Train the Keras tutorial MLP (or, with --network cnn, its "
+        "sequel, a ConvNet) on MNIST, report test loss and accuracy, and save "
+        "the fitted pipeline (skmnist's safe format, or joblib when the file "
+        "name ends in .joblib, .pkl or .pickle).",
+    )
+    train.add_argument(
+        "--network",
+        choices=("mlp", "cnn"),
+        default="mlp",
+        help="mlp: the tutorial's multi-layer perceptron (MNISTMLPClassifier); "
+        "cnn: a convolutional network (MNISTCNNClassifier) (default: %(default)s)",
     )
     train.add_argument(
         "--data",
@@ -77,14 +114,29 @@ def build_parser():
         help="mnist.npz or a folder of IDX files (default: $SKMNIST_DATA, then "
         "the Keras cache, then a download)",
     )
-    train.add_argument("--epochs", type=_positive_int, default=5, metavar="N")
-    train.add_argument("--batch-size", type=_positive_int, default=128, metavar="N")
-    train.add_argument("--random-state", type=int, default=None, metavar="SEED")
+    train.add_argument(
+        "--epochs",
+        type=_bounded_int(1, _MAX_EPOCHS),
+        default=None,
+        metavar="N",
+        help="passes over the training data (default: the network's, 5 for "
+        "the MLP, 12 for the ConvNet)",
+    )
+    train.add_argument(
+        "--batch-size", type=_bounded_int(1, _MAX_BATCH_SIZE), default=128, metavar="N"
+    )
+    train.add_argument(
+        "--random-state",
+        type=_bounded_int(0, _MAX_SEED),
+        default=None,
+        metavar="SEED",
+        help=f"seed, 0 to {_MAX_SEED}, for a run that repeats exactly",
+    )
     train.add_argument(
         "--output",
-        default="mnist_mlp.skmnist",
         metavar="FILE",
-        help="where to save the fitted pipeline (default: %(default)s)",
+        help="where to save the fitted pipeline (default: mnist_mlp.skmnist, "
+        "or mnist_cnn.skmnist with --network cnn)",
     )
     train.add_argument(
         "--verbose",
@@ -217,7 +269,16 @@ def build_parser():
     return parser
 
 
+# The one rule for model files, for reading and writing alike: these suffixes,
+# in any case (m.PKL too), mean joblib; any other name is skmnist's safe format.
 _PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle")
+
+
+def _is_pickle_path(path):
+    """Whether ``path`` names a joblib/pickle file (see ``_PICKLE_SUFFIXES``)."""
+    from pathlib import Path
+
+    return Path(path).name.lower().endswith(_PICKLE_SUFFIXES)
 
 
 def _add_model_argument(parser):
@@ -233,16 +294,14 @@ def _add_model_argument(parser):
 
 def _load_model(path):
     """A saved model: skmnist's safe format, or joblib for pickle suffixes."""
-    from pathlib import Path
-
-    if Path(path).suffix.lower() in _PICKLE_SUFFIXES:
+    if _is_pickle_path(path):
         import joblib
 
         try:
             return joblib.load(path)  # runs code from the file: trusted files only
-        except OSError:
+        except (OSError, KeyboardInterrupt):
             raise
-        except Exception as exc:  # whatever a broken pickle raises
+        except BaseException as exc:  # whatever a broken pickle raises
             raise ValueError(
                 f"{path}: cannot load the joblib/pickle file "
                 f"({type(exc).__name__}: {exc})"
@@ -290,32 +349,41 @@ def _predict(args):
     from ._images import read_images
 
     model = _load_model(args.model)
-    names, batches = [], []
+    names, batches, failed = [], [], 0
     for path in args.images:
+        # One unreadable file costs its own answer only: each is reported on
+        # stderr, the others are still classified, and the status says so.
         try:
             images = read_images(path, invert=args.invert)
-        except ImportError as exc:
-            raise ValueError(str(exc)) from exc
+        except _EXPECTED_ERRORS as exc:
+            _print_error(args.command, exc)
+            failed += 1
+            continue
         batches.append(images)
         if len(images) == 1 and Path(path).suffix.lower() != ".npy":
             names.append(path)
         else:
             names.extend(f"{path}[{i}]" for i in range(len(images)))
-    X = _model_input(model, np.concatenate(batches))
-    proba = model.predict_proba(X)
-    best = np.argmax(proba, axis=1)
-    labels = model.classes_[best]
-    for name, label, p in zip(
-        names, labels, proba[np.arange(len(best)), best], strict=True
-    ):
-        print(f"{name}: {_label_text(label)} (probability {p:.4f})")
-    return 0
+    if batches:
+        X = _model_input(model, np.concatenate(batches))
+        proba = model.predict_proba(X)
+        if not np.isfinite(proba).all():
+            raise ValueError(
+                f"{args.model}: the model predicts NaN or infinite probabilities"
+            )
+        best = np.argmax(proba, axis=1)
+        labels = model.classes_[best]
+        for name, label, p in zip(
+            names, labels, proba[np.arange(len(best)), best], strict=True
+        ):
+            print(f"{name}: {_label_text(label)} (probability {p:.4f})")
+    return 1 if failed else 0
 
 
 def _serve(args):
     from pathlib import Path
 
-    if Path(args.model).suffix.lower() in _PICKLE_SUFFIXES and not args.trust_pickle:
+    if _is_pickle_path(args.model) and not args.trust_pickle:
         raise ValueError(
             f"{args.model} is a joblib/pickle file, which runs code when loaded: "
             "pass --trust-pickle if you trust it, or convert it with skmnist.save"
@@ -407,12 +475,16 @@ def _train(args):
     from sklearn.metrics import log_loss
 
     from ._datasets import load_mnist
-    from ._io import dump_atomic
+    from ._io import check_writable, dump_atomic
     from ._persistence import save
     from ._pipeline import make_mnist_pipeline
 
+    if args.output is None:
+        args.output = f"mnist_{args.network}.skmnist"
+    # Fail before loading MNIST and training, not after: the output folder
+    # exists and can be written, the output is not a folder or a device.
+    check_writable(args.output)
     if args.report is not None:
-        # Fail before training, not after it.
         from ._report import check_can_report
 
         try:
@@ -420,12 +492,15 @@ def _train(args):
         except ImportError as exc:
             raise ValueError(f"--report: {exc}") from exc
         Path(args.report).mkdir(parents=True, exist_ok=True)
+        check_writable(Path(args.report) / "report.md")
 
     (X_train, y_train), (X_test, y_test) = load_mnist(args.data)
     print(f"{len(X_train)} train samples, {len(X_test)} test samples")
 
+    epochs = {} if args.epochs is None else {"epochs": args.epochs}
     pipeline = make_mnist_pipeline(
-        epochs=args.epochs,
+        args.network,
+        **epochs,
         batch_size=args.batch_size,
         random_state=args.random_state,
         verbose=args.verbose,
@@ -445,7 +520,7 @@ def _train(args):
     print(f"Test loss: {test_loss:.4f}")
     print(f"Test accuracy: {np.mean(y_pred == y_test):.4f}")
 
-    if str(args.output).endswith(_PICKLE_SUFFIXES):
+    if _is_pickle_path(args.output):
         dump_atomic(pipeline, args.output)
     else:
         save(pipeline, args.output)
@@ -482,9 +557,14 @@ def main(argv=None):
     -------
     status : int
         0 on success, 1 when the command failed on missing, unavailable or
-        corrupt data, on a file it cannot read or write, or on a bad model
-        (the error is printed on one line on stderr). Invalid options exit
-        with status 2, from argparse.
+        corrupt data, on a file it cannot read or write, on a bad model or on
+        a missing optional dependency (the error is printed on one line on
+        stderr, never as a traceback), 130 when interrupted (Ctrl-C). Invalid
+        options, such as ``--random-state -1``, exit with status 2, from
+        argparse, before any work. ``train`` checks that it can write
+        ``--output`` before it loads MNIST. ``predict`` answers for every
+        readable image and reports each unreadable one on stderr, with status
+        1 if any failed.
 
     Examples
     --------
@@ -520,11 +600,37 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (OSError, ValueError) as exc:
-        # Missing data, corrupt files, unwritable output: a message, not a
-        # traceback.
-        print(f"skmnist {args.command}: error: {exc}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print(f"skmnist {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except _EXPECTED_ERRORS as exc:
+        # Missing data, corrupt files, unwritable output, a missing extra: a
+        # message, not a traceback.
+        _print_error(args.command, exc)
         return 1
+
+
+# What a command reports in one line: bad or unavailable data and files
+# (MNISTUnavailableError is an OSError), a missing optional dependency.
+_EXPECTED_ERRORS = (OSError, ValueError, ImportError, MemoryError)
+
+
+def _print_error(command, exc):
+    print(f"skmnist {command}: error: {_one_line(exc)}", file=sys.stderr)
+
+
+def _one_line(exc):
+    """An exception's message on one line (some explain over several)."""
+    if isinstance(exc, MemoryError):
+        return f"out of memory{f' ({exc})' if str(exc) else ''}"
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    # Each line is a sentence or an item: end those without punctuation.
+    return " ".join(
+        line if line[-1] in ".:;,!?" or i == len(lines) - 1 else f"{line};"
+        for i, line in enumerate(lines)
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,5 +1,6 @@
 """The ``skmnist train`` command."""
 
+import os
 import subprocess
 import sys
 
@@ -7,7 +8,8 @@ import joblib
 import numpy as np
 import pytest
 
-from skmnist import cli
+from skmnist import _datasets, cli
+from skmnist._datasets import MNISTUnavailableError
 
 
 def test_train_end_to_end(mnist, mnist_path, tmp_path):
@@ -71,11 +73,176 @@ def test_missing_data_is_a_clear_error(tmp_path, capsys):
     assert not (tmp_path / "m").exists()
 
 
-def test_bad_epochs_are_rejected_by_the_parser(capsys):
+@pytest.fixture
+def no_mnist(monkeypatch):
+    """MNIST must not be loaded: the command fails before that."""
+
+    def load_mnist(path=None):
+        pytest.fail("MNIST was loaded before the arguments were checked")
+
+    monkeypatch.setattr(_datasets, "load_mnist", load_mnist)
+
+
+@pytest.mark.parametrize(
+    "option, value, message",
+    [
+        ("--epochs", "0", "--epochs: must be an integer from 1 to 10000, got 0"),
+        ("--epochs", "10001", "from 1 to 10000"),
+        ("--epochs", "two", "--epochs: must be an integer, got 'two'"),
+        ("--batch-size", "0", "--batch-size: must be an integer from 1 to 1048576"),
+        ("--batch-size", "3000000000", "from 1 to 1048576, got 3000000000"),
+        (
+            "--random-state",
+            "-1",
+            "--random-state: must be an integer from 0 to 4294967295",
+        ),
+        ("--random-state", str(2**32), "from 0 to 4294967295"),
+        ("--random-state", "1.5", "must be an integer, got '1.5'"),
+    ],
+)
+def test_bad_arguments_are_refused_before_mnist_loads(
+    no_mnist, capsys, option, value, message
+):
     with pytest.raises(SystemExit) as exit_info:
-        cli.main(["train", "--epochs", "0"])
+        cli.main(["train", option, value])
     assert exit_info.value.code == 2
-    assert "--epochs: must be a positive integer" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_extreme_valid_arguments_are_accepted():
+    args = cli.build_parser().parse_args(
+        ["train", "--random-state", str(2**32 - 1), "--batch-size", "1048576"]
+    )
+    assert args.random_state == 2**32 - 1 and args.batch_size == 1048576
+    assert (
+        cli.build_parser().parse_args(["train", "--random-state", "0"]).random_state
+        == 0
+    )
+
+
+@pytest.mark.parametrize(
+    "where", ["missing folder", "a folder", "a FIFO", "a file's child"]
+)
+def test_an_unwritable_output_fails_before_mnist_loads(
+    no_mnist, tmp_path, capsys, where
+):
+    (tmp_path / "file").write_text("x")
+    os.mkfifo(tmp_path / "fifo")
+    output = {
+        "missing folder": tmp_path / "no" / "m.skmnist",
+        "a folder": tmp_path,
+        "a FIFO": tmp_path / "fifo",
+        "a file's child": tmp_path / "file" / "m.skmnist",
+    }[where]
+    status = cli.main(["train", "--output", str(output)])
+    err = capsys.readouterr().err
+    assert status == 1
+    assert err.startswith("skmnist train: error: ") and err.count("\n") == 1
+    assert str(output) in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fifo", "file"]
+
+
+def test_an_unwritable_report_folder_fails_before_mnist_loads(
+    no_mnist, tmp_path, capsys
+):
+    (tmp_path / "file").write_text("x")
+    status = cli.main(
+        [
+            "train",
+            "--output",
+            str(tmp_path / "m.skmnist"),
+            "--report",
+            str(tmp_path / "file"),
+        ]
+    )
+    assert status == 1
+    assert "skmnist train: error:" in capsys.readouterr().err
+
+
+def _raising(exc):
+    def load_mnist(path=None):
+        raise exc
+
+    return load_mnist
+
+
+@pytest.mark.parametrize(
+    "exc, status",
+    [
+        (
+            MNISTUnavailableError(
+                "MNIST is not available: no local copy was found.\n"
+                "Tried, in order:\n"
+                "  1. the SKMNIST_DATA environment variable: not set\n"
+                "  2. the Keras cache: /nowhere does not exist\n"
+                "To use a local copy, do one of:\n"
+                "  export SKMNIST_DATA=/path/to/mnist.npz\n"
+            ),
+            1,
+        ),
+        (ImportError("No module named 'PIL'"), 1),
+        (MemoryError(), 1),
+        (ValueError("a.npz: not a valid .npz file"), 1),
+        (PermissionError(13, "Permission denied", "a.npz"), 1),
+        (KeyboardInterrupt(), 130),
+    ],
+    ids=["unavailable", "import", "memory", "value", "permission", "interrupt"],
+)
+def test_expected_failures_are_one_line_and_a_status(
+    monkeypatch, tmp_path, capsys, exc, status
+):
+    monkeypatch.setattr(_datasets, "load_mnist", _raising(exc))
+    assert cli.main(["train", "--output", str(tmp_path / "m.skmnist")]) == status
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.count("\n") == 1 and err.startswith("skmnist train: ")
+    assert "Traceback" not in err
+    if isinstance(exc, MNISTUnavailableError):
+        assert "1. the SKMNIST_DATA environment variable: not set; 2. the Keras" in err
+        assert "export SKMNIST_DATA=/path/to/mnist.npz" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.fixture(scope="module")
+def small_mnist(mnist, tmp_path_factory):
+    """600 training and 100 test digits of MNIST, as a Keras-style npz."""
+    (X_train, y_train), (X_test, y_test) = mnist
+    path = tmp_path_factory.mktemp("data") / "small.npz"
+    np.savez(
+        path,
+        x_train=X_train[:600],
+        y_train=y_train[:600],
+        x_test=X_test[:100],
+        y_test=y_test[:100],
+    )
+    return path
+
+
+@pytest.mark.parametrize("name", ["m.PKL", "m.Joblib", "m.pickle", "M.SKMNIST", "m"])
+def test_output_format_follows_one_case_insensitive_rule(
+    small_mnist, tmp_path, capsys, name
+):
+    """The finding: `train --output m.PKL` wrote the safe format, which
+    `predict --model m.PKL` then read with joblib."""
+    import skmnist
+
+    output = tmp_path / name
+    argv = ["train", "--data", str(small_mnist), "--epochs", "1", "--verbose", "0"]
+    assert cli.main([*argv, "--random-state", "0", "--output", str(output)]) == 0
+    if cli._is_pickle_path(output):
+        model = joblib.load(output)
+        with pytest.raises(ValueError, match="pickle or joblib file"):
+            skmnist.load(output)
+    else:
+        model = skmnist.load(output)
+    np.save(tmp_path / "x.npy", np.zeros((28, 28)))
+    capsys.readouterr()
+    assert cli.main(["predict", "--model", str(output), str(tmp_path / "x.npy")]) == 0
+    (line,) = capsys.readouterr().out.splitlines()
+    assert line.startswith(
+        f"{tmp_path / 'x.npy'}[0]: {model.predict(np.zeros((1, 28, 28)))[0]} "
+    )
 
 
 def test_saved_model_predicts(mnist, mnist_path, tmp_path):

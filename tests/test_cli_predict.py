@@ -197,6 +197,60 @@ def test_predict_errors(model_files, tmp_path, capsys):
         _run(["predict", png], capsys)  # --model is required
 
 
+def test_predict_answers_the_readable_images_and_reports_the_others(
+    model_files, pipeline, mnist, tmp_path, capsys
+):
+    """The finding: one unreadable file among several suppressed every answer."""
+    _, (X_test, _) = mnist
+    good = [tmp_path / "a.npy", tmp_path / "b.png", tmp_path / "c.npy"]
+    np.save(good[0], X_test[:2])
+    Image.fromarray(X_test[2]).save(good[1])
+    np.save(good[2], X_test[3])
+    notes, missing, empty = (
+        tmp_path / "notes.png",
+        tmp_path / "gone.png",
+        tmp_path / "e.npy",
+    )
+    notes.write_text("hello")
+    empty.write_bytes(b"")
+    argv = [good[0], notes, good[1], missing, good[2], empty]
+    status, out, err = _run(
+        ["predict", "--model", model_files["skmnist"], *argv], capsys
+    )
+    assert status == 1
+    names = [name for name, _, _ in _parse(out)]
+    assert names == [f"{good[0]}[0]", f"{good[0]}[1]", str(good[1]), f"{good[2]}[0]"]
+    labels = [int(label) for _, label, _ in _parse(out)]
+    assert labels[:2] + labels[3:] == list(pipeline.predict(X_test[[0, 1, 3]]))
+    lines = err.splitlines()
+    assert len(lines) == 3 and all(
+        line.startswith("skmnist predict: error: ") for line in lines
+    )
+    for line, path in zip(lines, [notes, missing, empty], strict=True):
+        assert str(path) in line
+
+    # Nothing readable: no answers, status 1.
+    status, out, err = _run(
+        ["predict", "--model", model_files["skmnist"], notes], capsys
+    )
+    assert status == 1 and out == "" and err.count("\n") == 1
+
+
+def test_predict_refuses_a_joblib_model_with_nan_weights(mnist_small, tmp_path, capsys):
+    """A trusted joblib file is not checked when loaded; its NaN answers are."""
+    (X, y), _ = mnist_small
+    clf = MNISTMLPClassifier(hidden_layer_sizes=(8,), epochs=1, random_state=0)
+    clf.fit(X[:500], y[:500])
+    clf.coefs_[0][:] = np.nan
+    joblib.dump(clf, tmp_path / "nan.JOBLIB")
+    np.save(tmp_path / "x.npy", np.zeros((28, 28)))
+    status, out, err = _run(
+        ["predict", "--model", tmp_path / "nan.JOBLIB", tmp_path / "x.npy"], capsys
+    )
+    assert status == 1 and out == ""
+    assert "NaN or infinite probabilities" in err and err.count("\n") == 1
+
+
 def test_predict_refuses_a_model_that_is_not_a_classifier(tmp_path, capsys):
     from skmnist import MNISTPreprocessor
 
