@@ -51,11 +51,10 @@ def _optional_imports():
 
 
 def _classifier_classes():
-    """The skmnist classifiers that exist in this version."""
-    import skmnist
+    from ._cnn import MNISTCNNClassifier
+    from ._mlp import MNISTMLPClassifier
 
-    names = ("MNISTMLPClassifier", "MNISTCNNClassifier")
-    return [getattr(skmnist, name) for name in names if hasattr(skmnist, name)]
+    return [MNISTMLPClassifier, MNISTCNNClassifier]
 
 
 def register():
@@ -125,7 +124,8 @@ def to_onnx(model, path=None, *, X=None, options=None, target_opset=None):
     ----------
     model : estimator or Pipeline
         A fitted :class:`~skmnist.MNISTMLPClassifier`,
-        :class:`~skmnist.MNISTPreprocessor`, the ConvNet classifier, or a
+        :class:`~skmnist.MNISTCNNClassifier`,
+        :class:`~skmnist.MNISTPreprocessor`, or a
         :class:`~sklearn.pipeline.Pipeline` of them, possibly with
         scikit-learn steps that skl2onnx converts.
 
@@ -371,11 +371,21 @@ def _convert_preprocessor(scope, operator, container):
 
 def _convert_classifier(scope, operator, container):
     """The network's forward pass, then the label of the most probable class."""
+    from onnx import TensorProto
+
     _check_opset(container)
     model = operator.raw_operator
-    graph = _Graph(scope, container, _pass_dtype(operator.inputs[0]))
-    X = graph.node("Cast", [operator.inputs[0].full_name], to=graph.dtype)
+    output_dtype = _pass_dtype(operator.inputs[0])
+    dtype = output_dtype
+    if any(layer["kind"] == "conv2d" for layer in model.architecture_):
+        # onnxruntime's CPU Conv is float32 only: a ConvNet computes in float32
+        # and returns double probabilities for double input.
+        dtype = TensorProto.FLOAT
+    graph = _Graph(scope, container, dtype)
+    X = graph.node("Cast", [operator.inputs[0].full_name], to=dtype)
     proba = _forward(graph, X, model)
+    if dtype != output_dtype:
+        proba = graph.node("Cast", [proba], to=output_dtype)
     graph.node("Identity", [proba], operator.outputs[1].full_name)
 
     best = graph.node("ArgMax", [proba], axis=1, keepdims=0)
@@ -410,23 +420,6 @@ def _onnx_classes(classes):
     if all(isinstance(label, numbers.Integral) for label in classes):
         return classes.astype(np.int64)
     return np.array([str(label).encode("utf-8") for label in classes], dtype=object)
-
-
-def _architecture(model):
-    """``architecture_``, or the MLP's, derived, for models fitted without one."""
-    architecture = getattr(model, "architecture_", None)
-    if architecture is not None:
-        return architecture
-    # MNISTMLPClassifier before the shared estimator core: dense layers only.
-    last = len(model.coefs_) - 1
-    return [
-        {
-            "kind": "dense",
-            "units": coef.shape[1],
-            "activation": "softmax" if i == last else model.activation,
-        }
-        for i, coef in enumerate(model.coefs_)
-    ]
 
 
 # One function per layer kind: (graph, tensor, layout, layer, weights) ->
@@ -541,7 +534,7 @@ class _Weights:
 
 def _forward(graph, X, model):
     """The graph of the model's forward pass; returns the probabilities' name."""
-    architecture = _architecture(model)
+    architecture = model.architecture_
     if not architecture or architecture[-1].get("kind") != "dense":
         raise ValueError("the last layer of architecture_ must be dense (softmax)")
     if architecture[-1].get("activation") != "softmax":

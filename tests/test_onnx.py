@@ -4,6 +4,7 @@ The networks are small and briefly trained: equal outputs need weights, not
 accuracy. The comparisons run on all 10,000 MNIST test images.
 """
 
+import copy
 import subprocess
 import sys
 
@@ -19,7 +20,12 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import skmnist
-from skmnist import MNISTMLPClassifier, MNISTPreprocessor, make_mnist_pipeline
+from skmnist import (
+    MNISTCNNClassifier,
+    MNISTMLPClassifier,
+    MNISTPreprocessor,
+    make_mnist_pipeline,
+)
 from skmnist import _onnx as onnx_export
 from skmnist.cli import main
 
@@ -69,6 +75,18 @@ def pipeline(train):
     ).fit(*train)
 
 
+@pytest.fixture(scope="module")
+def convnet_pipeline(train):
+    return make_mnist_pipeline(
+        "cnn",
+        filters=(4, 8),
+        dense_units=(16,),
+        epochs=1,
+        random_state=0,
+        verbose=0,
+    ).fit(*train)
+
+
 def test_import_skmnist_imports_no_onnx_package():
     code = (
         "import sys, skmnist\n"
@@ -95,6 +113,56 @@ def test_pipeline_on_the_mnist_test_set(pipeline, test_images):
     # The probabilities are float32, as skl2onnx classifiers give them.
     _, proba = _run(onnx_model, test_images[:3])
     assert proba.dtype == np.float32
+
+
+def test_convnet_pipeline_on_the_mnist_test_set(convnet_pipeline, test_images):
+    kinds = [layer["kind"] for layer in convnet_pipeline[-1].architecture_]
+    assert {"image", "conv2d", "max_pool2d", "flatten", "dense"} <= set(kinds)
+    onnx_model = skmnist.to_onnx(convnet_pipeline, options={"zipmap": False})
+    ops = {node.op_type for node in onnx_model.graph.node}
+    assert {"Conv", "MaxPool", "Transpose", "MatMul", "Softmax"} <= ops
+    _assert_same_predictions(onnx_model, convnet_pipeline, test_images)
+
+
+def test_convnet_on_padded_non_square_rows():
+    # 50 features: rows padded with zeros to 8 x 8 images, then framed so that
+    # two 3x3 convolutions and their pools fit; tanh in the convolutions.
+    rng = np.random.default_rng(0)
+    X = rng.random((300, 50), dtype=np.float32)
+    y = np.array(["a", "b", "c"])[(X[:, :3].sum(axis=1) * 2).astype(int) % 3]
+    clf = MNISTCNNClassifier(
+        filters=(3, 5),
+        kernel_size=3,
+        dense_units=(7,),
+        activation="tanh",
+        max_shift=0,
+        epochs=2,
+        random_state=0,
+    ).fit(X, y)
+    image = clf.architecture_[0]
+    assert image["kind"] == "image" and image["side"] ** 2 > 50
+    assert image["padding"] > 0
+    onnx_model = skmnist.to_onnx(clf, options={"zipmap": False})
+    assert "Pad" in {node.op_type for node in onnx_model.graph.node}
+    _assert_same_predictions(onnx_model, clf, X)
+    # onnxruntime has no float64 convolution: double input computes in
+    # float32, and the probabilities come back as double.
+    X64 = X.astype(np.float64)
+    onnx_model = skmnist.to_onnx(clf, X=X64, options={"zipmap": False})
+    _, proba = _run(onnx_model, X64)
+    assert proba.dtype == np.float64
+    _assert_same_predictions(onnx_model, clf, X64)
+
+
+def test_a_layer_kind_without_a_conversion_is_a_clear_error(convnet_pipeline):
+    clf = copy.deepcopy(convnet_pipeline[-1])
+    clf.architecture_.insert(1, {"kind": "batch_norm"})
+    with pytest.raises(ValueError, match="no ONNX conversion for layers of kind"):
+        skmnist.to_onnx(clf)
+    clf = copy.deepcopy(convnet_pipeline[-1])
+    clf.architecture_.remove({"kind": "flatten"})
+    with pytest.raises(ValueError, match="'dense' layer takes rows"):
+        skmnist.to_onnx(clf)
 
 
 def test_single_images_and_an_empty_batch(pipeline, test_images):
