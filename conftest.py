@@ -2,10 +2,11 @@
 
 The examples in skmnist's docstrings run as doctests (``.ci/run`` runs them),
 each in a fresh temporary folder as its working directory, so that examples
-which save files can use plain names. Those that load MNIST find it through
-``SKMNIST_DATA``; when that is unset, this project's checkout layout is tried,
-as in ``tests/conftest.py``: ``../shared/data/mnist.npz`` next to the
-repository.
+which save files can use plain names. Those that load MNIST call
+``load_mnist()``, which finds it as it does for users (``SKMNIST_DATA``, the
+Keras cache, a download); in this project's checkout, the copy
+``../shared/data/mnist.npz`` beside the repository is used first, as in
+``tests/conftest.py``.
 """
 
 import os
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-_SHARED_MNIST = Path(__file__).resolve().parent.parent / "shared/data/mnist.npz"
+_CHECKOUT = Path(__file__).resolve().parent
 
 
 @pytest.fixture(autouse=True)
@@ -21,8 +22,12 @@ def _doctest_environment(request, monkeypatch):
     if type(request.node).__name__ != "DoctestItem":
         return
     monkeypatch.chdir(request.getfixturevalue("tmp_path"))
-    if not os.environ.get("SKMNIST_DATA") and _SHARED_MNIST.exists():
-        monkeypatch.setenv("SKMNIST_DATA", str(_SHARED_MNIST))
+    if not os.environ.get("SKMNIST_DATA"):
+        from skmnist._datasets import _local_mnist
+
+        local = _local_mnist(checkout=_CHECKOUT)
+        if local is not None:
+            monkeypatch.setenv("SKMNIST_DATA", str(local))
     # Figures drawn by the examples go to no screen.
     import matplotlib
 

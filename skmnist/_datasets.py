@@ -142,7 +142,21 @@ def load_mnist(path=None):
     """
     if path is not None:
         return _load_from(Path(os.fspath(path)).expanduser())
+    local = _local_mnist()
+    if local is not None:
+        return _load_from(local)
+    return _download(_keras_cache_path())
 
+
+def _local_mnist(checkout=None):
+    """The local copy that ``load_mnist()`` reads, or None if it would download.
+
+    The one definition of the lookup order, for ``load_mnist`` and the tests:
+    ``SKMNIST_DATA`` (an error if it names nothing), then, only when
+    ``checkout`` (a source checkout's root) is given, the copy that this
+    project's layout keeps beside it, ``../shared/data/mnist.npz``, then the
+    Keras cache.
+    """
     env_value = os.environ.get(_ENV_VAR)
     if env_value:
         env_path = Path(env_value).expanduser()
@@ -152,12 +166,18 @@ def load_mnist(path=None):
                 f"the {_ENV_VAR} environment variable names a path that does not exist",
                 env_value,
             )
-        return _load_from(env_path)
-
+        return env_path
+    if checkout is not None:
+        shared = _checkout_copy(checkout)
+        if shared.is_file():
+            return shared
     cache_path = _keras_cache_path()
-    if cache_path.is_file():
-        return _load_from(cache_path)
-    return _download(cache_path)
+    return cache_path if cache_path.is_file() else None
+
+
+def _checkout_copy(checkout):
+    """Where this project's checkout layout keeps MNIST, beside the repository."""
+    return Path(checkout).resolve().parent / "shared" / "data" / "mnist.npz"
 
 
 def _keras_cache_path():

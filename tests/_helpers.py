@@ -40,3 +40,43 @@ np.save({str(out)!r}, clf.predict_proba(X_test.astype(np.float64)))
         cwd=Path(__file__).parent,
     )
     return np.load(out)
+
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def find_mnist(scratch):
+    """The MNIST file for the tests, found as ``load_mnist()`` finds it.
+
+    ``SKMNIST_DATA``, then this project's checkout copy
+    (``../shared/data/mnist.npz``), then the Keras cache, then one download
+    into that cache through ``load_mnist()``. Only when all of them fail
+    (offline, no copy) does this fail the test, saying what was tried: the
+    tests that need MNIST are never skipped. ``scratch()`` gives a folder for
+    the downloaded arrays, should Keras have cached them elsewhere.
+    """
+    import pytest
+
+    from skmnist import _datasets
+
+    try:
+        found = _datasets._local_mnist(checkout=REPO_ROOT)
+    except FileNotFoundError as exc:
+        pytest.fail(f"MNIST not found: {exc}", pytrace=False)
+    if found is not None:
+        return found
+    try:
+        (x_train, y_train), (x_test, y_test) = _datasets.load_mnist()
+    except _datasets.MNISTUnavailableError as exc:
+        pytest.fail(
+            "MNIST not found: set SKMNIST_DATA to a local mnist.npz (or IDX "
+            "folder) to run the tests that use real data. This checkout has "
+            f"no copy at {_datasets._checkout_copy(REPO_ROOT)}, and:\n{exc}",
+            pytrace=False,
+        )
+    cache = _datasets._keras_cache_path()
+    if cache.is_file():
+        return cache
+    path = Path(scratch()) / "mnist.npz"
+    np.savez(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+    return path

@@ -1,43 +1,26 @@
-"""Shared fixtures: the real MNIST data set, read from a local copy.
+"""Shared fixtures: the real MNIST data set.
 
-The copy is found through ``SKMNIST_DATA`` or, in this project's checkout
-layout, ``../shared/data/mnist.npz``. Tests that need MNIST fail (they are
-never skipped) when neither exists, so a green run always means they ran.
+It is found as ``load_mnist()`` finds it (``tests/_helpers.find_mnist``):
+``SKMNIST_DATA``, this project's checkout copy ``../shared/data/mnist.npz``,
+the Keras cache, then one download into that cache. Tests that need MNIST
+fail (they are never skipped) only when all of these fail, so a green run
+always means they ran.
 """
 
 import os
-from pathlib import Path
 
 # scikit-learn's array API check runs only when SciPy is imported with this
 # set; without it the check is skipped rather than run.
 os.environ.setdefault("SCIPY_ARRAY_API", "1")
 
 import pytest
-from _helpers import small_split
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
-
-
-def _local_mnist_path():
-    env = os.environ.get("SKMNIST_DATA")
-    if env:
-        return Path(env)
-    if (SHARED_DATA / "mnist.npz").exists():
-        return SHARED_DATA / "mnist.npz"
-    return None
+from _helpers import find_mnist, small_split
 
 
 @pytest.fixture(scope="session")
-def mnist_path():
+def mnist_path(tmp_path_factory):
     """Path of the local ``mnist.npz`` (or of a folder of IDX files)."""
-    path = _local_mnist_path()
-    if path is None:
-        pytest.fail(
-            "MNIST not found: set SKMNIST_DATA to a local mnist.npz "
-            "(or IDX folder) to run the tests that use real data."
-        )
-    return path
+    return find_mnist(lambda: tmp_path_factory.mktemp("mnist"))
 
 
 @pytest.fixture(scope="session")

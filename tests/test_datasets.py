@@ -109,11 +109,15 @@ def forbid_download(monkeypatch):
     monkeypatch.setattr(_datasets, "_download_with_keras", download)
 
 
-@pytest.fixture
-def idx_folder(mnist_path):
+@pytest.fixture(scope="module")
+def idx_folder(mnist_path, mnist, tmp_path_factory):
+    """The original gzipped IDX files: the copy beside ``mnist.npz`` in this
+    project's checkout, else (a user's machine, the Keras cache) written from
+    the arrays."""
     folder = mnist_path.parent / "mnist-idx"
-    assert folder.is_dir(), f"expected the IDX copy of MNIST at {folder}"
-    return folder
+    if folder.is_dir():
+        return folder
+    return write_idx_folder(tmp_path_factory.mktemp("mnist") / "idx", as_dict(mnist))
 
 
 # --- the real MNIST --------------------------------------------------------
