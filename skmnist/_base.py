@@ -223,6 +223,19 @@ class BaseNetworkClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         _network.set_weights(model, self.coefs_, self.intercepts_)
         return model
 
+    def _untrained_summary(self, n_features, n_classes):
+        """The summary of the network ``fit`` would train, before training."""
+        from . import _network
+
+        self._validate_params()
+        model = _network.build_model(
+            self._architecture(n_features, n_classes),
+            n_features,
+            np.random.RandomState(0),
+            self._keras_name,
+        )
+        return _network.summary_text(model)
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False

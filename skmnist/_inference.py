@@ -81,12 +81,28 @@ def forward(X, architecture, weights):
 
 def _layers(Z, architecture, weights):
     pairs = iter(weights)
-    for layer in architecture:
-        kernel = KERNELS[layer["kind"]]
-        if layer["kind"] in WEIGHTED_KINDS:
-            Z = kernel(Z, layer, *next(pairs))
+    deferred = None
+    for i, layer in enumerate(architecture):
+        kind = layer["kind"]
+        if kind == "conv2d":
+            Z = _convolve(Z, *next(pairs))
+            # Every activation here is non-decreasing, so it commutes with a
+            # max-pooling after it: applied to the pooled output, it touches a
+            # quarter of the values.
+            pooled_next = i + 1 < len(architecture) and (
+                architecture[i + 1]["kind"] == "max_pool2d"
+            )
+            if pooled_next:
+                deferred = layer["activation"]
+            else:
+                ACTIVATIONS[layer["activation"]](Z)
+        elif kind == "dense":
+            Z = _dense(Z, layer, *next(pairs))
         else:
-            Z = kernel(Z, layer)
+            Z = KERNELS[kind](Z, layer)
+            if deferred is not None:
+                ACTIVATIONS[deferred](Z)
+                deferred = None
     return Z
 
 
@@ -99,26 +115,34 @@ def _dense(Z, layer, coef, intercept):
     return ACTIVATIONS[layer["activation"]](out)
 
 
-def _conv2d(Z, layer, kernel, bias):
-    """A "valid", stride-1 convolution as one matrix product of unfolded patches."""
+def _convolve(Z, kernel, bias):
+    """A "valid", stride-1 convolution plus bias, before the activation.
+
+    One matrix product of the unfolded patches, in Keras's (kh, kw, channels)
+    patch order, with the kernel as a (kh * kw * channels, filters) matrix.
+    """
     kh, kw, channels, filters = kernel.shape
     n, height, width, _ = Z.shape
-    # (n, H', W', C, kh, kw) views, reordered to Keras's (kh, kw, C) patch order.
-    patches = sliding_window_view(Z, (kh, kw), axis=(1, 2)).transpose(0, 1, 2, 4, 5, 3)
     out_h, out_w = height - kh + 1, width - kw + 1
-    columns = patches.reshape(n * out_h * out_w, kh * kw * channels)
+    patches = sliding_window_view(Z, (kh, kw), axis=(1, 2))
+    columns = patches.transpose(0, 1, 2, 4, 5, 3).reshape(-1, kh * kw * channels)
     out = columns @ kernel.reshape(kh * kw * channels, filters)
     out += bias
-    return ACTIVATIONS[layer["activation"]](out).reshape(n, out_h, out_w, filters)
+    return out.reshape(n, out_h, out_w, filters)
 
 
 def _max_pool2d(Z, layer):
     """Non-overlapping max pooling; edge rows and columns that fill no window drop."""
     ph, pw = layer["pool_size"]
-    n, height, width, channels = Z.shape
-    out_h, out_w = height // ph, width // pw
-    Z = Z[:, : out_h * ph, : out_w * pw]
-    return Z.reshape(n, out_h, ph, out_w, pw, channels).max(axis=(2, 4))
+    out_h, out_w = Z.shape[1] // ph, Z.shape[2] // pw
+    # The maximum over the window's strided slices: element-wise, with no
+    # reduction over scattered axes.
+    out = None
+    for i in range(ph):
+        for j in range(pw):
+            window = Z[:, i : i + out_h * ph : ph, j : j + out_w * pw : pw]
+            out = window.copy() if out is None else np.maximum(out, window, out=out)
+    return out
 
 
 def _flatten(Z, layer):
@@ -142,13 +166,12 @@ def _inactive(Z, layer):
     return Z
 
 
+# The kernels of the layers without weights; dense and conv2d layers are run
+# by ``_layers`` itself.
 KERNELS = {
     "image": _image,
-    "conv2d": _conv2d,
     "max_pool2d": _max_pool2d,
     "flatten": _flatten,
-    "dense": _dense,
     "dropout": _inactive,
     "random_shift": _inactive,
 }
-WEIGHTED_KINDS = frozenset({"dense", "conv2d"})

@@ -236,21 +236,6 @@ class MNISTMLPClassifier(BaseNetworkClassifier):
             )
         return tuple(int(s) for s in sizes)
 
-    def _untrained_summary(self, n_features, n_classes):
-        """The summary of the network ``fit`` would train, before training."""
-        import numpy as np
-
-        from . import _network
-
-        self._validate_params()
-        model = _network.build_model(
-            self._architecture(n_features, n_classes),
-            n_features,
-            np.random.RandomState(0),
-            self._keras_name,
-        )
-        return _network.summary_text(model)
-
     def _upgrade_fitted_state(self):
         """Files and pickles from skmnist 0.2 and earlier have no ``architecture_``.
 
