@@ -275,7 +275,7 @@ def _centre(digit):
 
 
 class _TooLarge(ValueError):
-    pass
+    """A picture of more pixels than the caller's limit."""
 
 
 def _read_picture(path, *, name=None, max_pixels=None):

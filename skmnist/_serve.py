@@ -50,7 +50,13 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         'pip install "skmnist[serve]"'
     ) from exc
 
-from ._images import INVERT_MODES, SIZE, read_image_bytes
+from ._images import (
+    INVERT_MODES,
+    SIZE,
+    _import_pil,
+    _TooLarge,
+    read_image_bytes,
+)
 from ._version import __version__
 from .cli import _model_input
 
@@ -161,9 +167,9 @@ def _images_from_json(body):
         raise _ApiError(
             422, '"pixels" must be rows of equal length: got rows of different lengths'
         ) from None
-    if pixels.dtype.kind not in "biuf":
+    if pixels.dtype.kind not in "iuf":
         raise _ApiError(
-            422, '"pixels" must hold numbers only (no strings, null, objects)'
+            422, '"pixels" must hold numbers only (no strings, booleans, null, objects)'
         )
     if pixels.ndim == 2:
         pixels, batch = pixels[np.newaxis], False
@@ -211,9 +217,12 @@ def _image_from_bytes(body, invert, max_pixels):
         return read_image_bytes(
             body, invert=invert, max_pixels=max_pixels, name="the image"
         )
+    except ImportError as exc:
+        raise _ApiError(415, f"this server cannot read pictures: {exc}") from None
+    except _TooLarge as exc:
+        raise _ApiError(413, str(exc)) from None
     except ValueError as exc:
-        status = 413 if "more than the limit" in str(exc) else 400
-        raise _ApiError(status, str(exc)) from None
+        raise _ApiError(400, str(exc)) from None
 
 
 # -- answering ----------------------------------------------------------------
@@ -230,12 +239,6 @@ def _plain(value):
     if isinstance(value, np.generic):
         return value.item()
     return value
-
-
-def _final_estimator(model):
-    model = getattr(model, "best_estimator_", model)  # a fitted search
-    steps = getattr(model, "steps", None)
-    return steps[-1][1] if steps else model
 
 
 def _network(classifier):
@@ -262,11 +265,11 @@ def _network(classifier):
     return _plain(layers)
 
 
-def describe_model(model, *, name=None):
+def _describe_model(model, *, name=None):
     """The ``GET /model`` answer: what ``model`` is, as plain data."""
-    classifier = _final_estimator(model)
-    top = getattr(model, "best_estimator_", model)
-    steps = getattr(top, "steps", None)
+    estimator = getattr(model, "best_estimator_", model)  # a fitted search
+    steps = getattr(estimator, "steps", None)
+    classifier = steps[-1][1] if steps else estimator
     return {
         "name": name,
         "model": type(model).__name__,
@@ -361,7 +364,8 @@ def create_app(
     Raises
     ------
     ValueError
-        If ``model`` is not a fitted classifier of 784 pixels.
+        If ``model`` is not a fitted classifier of 784 pixels, or fails to
+        classify a blank image (tried once, as a warm-up).
 
     Examples
     --------
@@ -385,7 +389,20 @@ def create_app(
     if max_body_bytes < 1 or max_image_pixels < 1:
         raise ValueError("max_body_bytes and max_image_pixels must be positive")
     predictor = _Predictor(model)
-    description = describe_model(model, name=name)
+    # Warm up now rather than on the first requests: one prediction (the
+    # model caches its weights in the precision it computes in) and Pillow's
+    # import, which the first picture would otherwise wait for.
+    try:
+        predictor(np.zeros((1, SIZE, SIZE), dtype=np.uint8))
+    except Exception as exc:  # a model that cannot predict: say so at start-up
+        raise ValueError(
+            f"the model fails to classify a blank image ({type(exc).__name__}: {exc})"
+        ) from exc
+    try:
+        _import_pil()
+    except ImportError:
+        pass  # JSON still works; pictures get 415, saying why
+    description = _describe_model(model, name=name)
     static = {
         file: (resources.files("skmnist").joinpath("static", file).read_bytes(), kind)
         for file, kind in _STATIC.items()
