@@ -6,12 +6,16 @@ Measures, as medians over repeated runs:
    ``import skmnist`` and, for scale, ``import keras``; and the extra cost of
    ``import skmnist`` after ``import sklearn.base`` in the same process.
 2. Latency of ``predict`` and ``predict_proba`` for one image and for the
-   10,000 MNIST test images: skmnist's ``MNISTMLPClassifier`` against
-   scikit-learn's ``MLPClassifier`` of the same shape (512-512, with the same
-   weights, so both compute the same function) and the raw Keras model
-   (``model.predict`` and a direct ``model(x)`` call). The contenders run
-   interleaved in one process, so that their ratios share the machine's
-   conditions.
+   10,000 MNIST test images, on the float32 rows ``MNISTPreprocessor`` makes:
+   skmnist's ``MNISTMLPClassifier`` against scikit-learn's ``MLPClassifier``
+   of the same shape (512-512), fitted as its users fit it, on the same
+   float32 rows for the same number of epochs (so it keeps float32 weights
+   and computes in float32), and the raw Keras model (``model.predict`` and
+   a direct ``model(x)`` call); and skmnist's ``MNISTCNNClassifier`` against
+   its own network in Keras (``to_keras()``: ``model.predict`` with Keras's
+   default batch of 32 and with the whole batch at once, and ``model(x)``).
+   The contenders run interleaved in one process, so that their ratios share
+   the machine's conditions.
 3. Load-and-predict in a fresh process: a fitted pipeline saved with
    ``skmnist.save`` and with ``joblib.dump``, loaded and applied to one image
    by a new Python process (wall-clock time of the whole process, interpreter
@@ -22,7 +26,8 @@ Run from the repository root (MNIST from ``--data``, ``$SKMNIST_DATA`` or
 
     python benchmarks/bench_inference.py --json results.json
 
-It trains the tutorial network for one epoch first (about 10 s on 2 cores).
+It trains the tutorial network, scikit-learn's MLP and the default ConvNet
+for one epoch each first (about a minute on 2 cores).
 """
 
 import argparse
@@ -267,12 +272,17 @@ def _summary(values):
 
 
 def fit_models(data_path, epochs):
-    """skmnist's tutorial classifier, trained; an MLPClassifier with its weights."""
+    """skmnist's two networks and scikit-learn's MLP, trained on the same rows."""
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.neural_network import MLPClassifier
     from sklearn.pipeline import Pipeline
 
-    from skmnist import MNISTMLPClassifier, MNISTPreprocessor, load_mnist
+    from skmnist import (
+        MNISTCNNClassifier,
+        MNISTMLPClassifier,
+        MNISTPreprocessor,
+        load_mnist,
+    )
 
     (X_train, y_train), (X_test, y_test) = load_mnist(data_path)
     preprocessor = MNISTPreprocessor().fit(X_train)
@@ -283,18 +293,20 @@ def fit_models(data_path, epochs):
     )
     fit_time = time.perf_counter() - start
 
-    # The same network in scikit-learn: fitted briefly for its structure,
-    # then given skmnist's weights, so both compute the same function.
-    mlp = MLPClassifier(hidden_layer_sizes=(512, 512), max_iter=1, random_state=0)
+    # The same shape in scikit-learn, fitted as its users fit it: on the same
+    # float32 rows, so it keeps float32 weights and predicts in float32.
+    mlp = MLPClassifier(
+        hidden_layer_sizes=(512, 512), max_iter=epochs, batch_size=128, random_state=0
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        mlp.fit(X_train_flat[:1000], y_train[:1000])
-    mlp.coefs_ = [c.copy() for c in classifier.coefs_]
-    mlp.intercepts_ = [b.copy() for b in classifier.intercepts_]
+        mlp.fit(X_train_flat, y_train)
+    cnn = MNISTCNNClassifier(epochs=epochs, random_state=0).fit(X_train_flat, y_train)
     pipeline = Pipeline([("preprocess", preprocessor), ("classifier", classifier)])
     return {
         "classifier": classifier,
         "mlp": mlp,
+        "cnn": cnn,
         "pipeline": pipeline,
         "X_test_images": X_test,
         "X_test": preprocessor.transform(X_test),
@@ -318,18 +330,32 @@ def latency_contenders(models, X):
     }
 
 
+def cnn_latency_contenders(models, X):
+    cnn = models["cnn"]
+    keras_model = cnn.to_keras()
+    return {
+        "skmnist CNN predict_proba": lambda: cnn.predict_proba(X),
+        "skmnist CNN predict": lambda: cnn.predict(X),
+        "Keras CNN model.predict (batch 32)": lambda: keras_model.predict(X, verbose=0),
+        "Keras CNN model.predict (one batch)": lambda: keras_model.predict(
+            X, batch_size=len(X), verbose=0
+        ),
+        "Keras CNN model(x)": lambda: keras_model(X, training=False),
+    }
+
+
 def check_outputs(models):
-    X = models["X_test"]
+    X, y = models["X_test"], models["y_test"]
     proba = models["classifier"].predict_proba(X)
     keras = np.asarray(models["classifier"]._keras_model().predict(X, verbose=0))
+    cnn_proba = models["cnn"].predict_proba(X)
+    cnn_keras = np.asarray(models["cnn"].to_keras().predict(X, verbose=0))
     return {
         "max |skmnist - Keras| (10k test images)": float(np.abs(proba - keras).max()),
-        "max |skmnist - MLPClassifier|": float(
-            np.abs(proba - models["mlp"].predict_proba(X)).max()
-        ),
-        "test accuracy": float(
-            np.mean(models["classifier"].predict(X) == models["y_test"])
-        ),
+        "MLP test accuracy": float(np.mean(models["classifier"].predict(X) == y)),
+        "MLPClassifier test accuracy": float(np.mean(models["mlp"].predict(X) == y)),
+        "max |skmnist CNN - Keras|": float(np.abs(cnn_proba - cnn_keras).max()),
+        "CNN test accuracy": float(np.mean(models["cnn"].predict(X) == y)),
     }
 
 
@@ -377,12 +403,24 @@ def report(results):
     lines.append("")
 
     for size, latency in results["latency"].items():
-        lines.append(f"| {size} | median ms | min ms | ratio to MLPClassifier* |")
+        convnet = size.startswith("ConvNet")
+        peer = "fastest Keras" if convnet else "MLPClassifier"
+        lines.append(f"| {size} | median ms | min ms | ratio to {peer}* |")
         lines.append("| --- | ---: | ---: | ---: |")
+        fastest_keras = min(
+            summary["median"]
+            for name, summary in latency.items()
+            if name.startswith("Keras")
+        )
         for name, summary in latency.items():
-            # Same method for the classifiers; Keras computes probabilities.
-            method = "predict_proba" if name.startswith("Keras") else name.split()[-1]
-            reference = latency[f"MLPClassifier {method}"]["median"]
+            if convnet:
+                reference = fastest_keras
+            else:
+                # Same method for the classifiers; Keras computes probabilities.
+                method = (
+                    "predict_proba" if name.startswith("Keras") else name.split()[-1]
+                )
+                reference = latency[f"MLPClassifier {method}"]["median"]
             lines.append(
                 f"| {name} | {_ms(summary['median'])} | {_ms(summary['min'])} | "
                 f"{summary['median'] / reference:.2f} |"
@@ -390,8 +428,9 @@ def report(results):
         lines.append("")
     lines.append(
         "*ratios of medians measured in the same process, the contenders "
-        "interleaved in a new random order each round; Keras rows are compared "
-        "with MLPClassifier.predict_proba."
+        "interleaved in a new random order each round; for the MLP, Keras rows "
+        "are compared with MLPClassifier.predict_proba; for the ConvNet, every "
+        "row with the fastest of the Keras calls."
     )
     lines.append("")
 
@@ -451,8 +490,12 @@ def main(argv=None):
     X = models["X_test"]
     results["latency"] = {}
     for label, batch in (("1 image", X[:1]), ("10,000 images", X)):
-        results["latency"][label] = bench_latency(
+        results["latency"][f"MLP, {label}"] = bench_latency(
             latency_contenders(models, batch), args.repeats, args.min_time
+        )
+    for label, batch in (("1 image", X[:1]), ("10,000 images", X)):
+        results["latency"][f"ConvNet, {label}"] = bench_latency(
+            cnn_latency_contenders(models, batch), args.repeats, args.min_time
         )
 
     print("Load and predict in fresh processes...", file=sys.stderr)

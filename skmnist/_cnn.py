@@ -75,7 +75,7 @@ class MNISTCNNClassifier(BaseNetworkClassifier):
     batch_size : int >= 1, default=128
         Number of samples per gradient update.
 
-    epochs : int >= 1, default=12
+    epochs : int >= 1, default=10
         Number of passes over the training data.
 
     shuffle : bool, default=True
@@ -216,7 +216,7 @@ class MNISTCNNClassifier(BaseNetworkClassifier):
         optimizer="adam",
         learning_rate=0.002,
         batch_size=128,
-        epochs=12,
+        epochs=10,
         shuffle=True,
         early_stopping=False,
         validation_fraction=0.1,

@@ -163,20 +163,15 @@ def build_model(architecture, n_features, rng, name):
     """
     layers = [keras.Input(shape=(n_features,), name="pixels")]
     counts = {}
-    image_size = None
     for position, layer in enumerate(architecture):
         kind = layer["kind"]
         counts[kind] = counts.get(kind, 0) + 1
         last = position == len(architecture) - 1
-        if kind == "image":
-            image_size = layer["side"] + 2 * layer["padding"]
-        layers.extend(
-            _keras_layers(layer, counts[kind], last, n_features, image_size, rng)
-        )
+        layers.extend(_keras_layers(layer, counts[kind], last, n_features, rng))
     return keras.Sequential(layers, name=name)
 
 
-def _keras_layers(layer, number, last, n_features, image_size, rng):
+def _keras_layers(layer, number, last, n_features, rng):
     """The Keras layers of one layer description (one, or a few for ``image``)."""
     kind = layer["kind"]
     if kind == "dense":
@@ -211,7 +206,9 @@ def _keras_layers(layer, number, last, n_features, image_size, rng):
             )
         ]
     if kind == "random_shift":
-        return [_random_shift(layer["max_shift"] / image_size, rng)]
+        return [
+            RandomShift(layer["max_shift"], seed=draw_seed(rng), name="random_shift")
+        ]
     return _image_layers(layer, n_features)  # "image"
 
 
@@ -234,20 +231,43 @@ def _image_layers(layer, n_features):
     return layers
 
 
-def _random_shift(fraction, rng):
-    """Each training image moved by up to ``fraction`` of its size each way.
+@keras.saving.register_keras_serializable(package="skmnist")
+class RandomShift(keras.layers.Layer):
+    """Each training image moved by a random whole number of pixels.
 
-    Keras's ``RandomTranslation`` with nearest-pixel interpolation and a zero
-    fill: a shifted digit stays a digit on black. It acts only in training.
+    Up to ``max_shift`` pixels up or down and left or right, drawn per image,
+    the uncovered border filled with zeros: a shifted digit stays a digit on
+    black. Two batched gathers from the zero-padded images, a fraction of
+    the cost of Keras's ``RandomTranslation`` (an image transform per image),
+    which made a ConvNet epoch about 40% slower. The identity at inference.
     """
-    return keras.layers.RandomTranslation(
-        height_factor=fraction,
-        width_factor=fraction,
-        fill_mode="constant",
-        interpolation="nearest",
-        seed=draw_seed(rng),
-        name="random_shift",
-    )
+
+    def __init__(self, max_shift, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.max_shift = int(max_shift)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, images, training=False):
+        if not training or self.max_shift == 0:
+            return images
+        k = self.max_shift
+        height, width = images.shape[1], images.shape[2]
+        shifts = keras.random.randint(
+            (tf.shape(images)[0], 2), -k, k + 1, seed=self.seed_generator
+        )
+        shifts = tf.cast(shifts, tf.int32) + k
+        padded = tf.pad(images, [[0, 0], [k, k], [k, k], [0, 0]])
+        rows = shifts[:, :1] + tf.range(height)[None]
+        columns = shifts[:, 1:] + tf.range(width)[None]
+        shifted = tf.gather(padded, rows, axis=1, batch_dims=1)
+        return tf.gather(shifted, columns, axis=2, batch_dims=1)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "max_shift": self.max_shift, "seed": self.seed}
 
 
 # Training steps run per call into TensorFlow. Keras's ``fit`` with one step

@@ -120,7 +120,7 @@ def build_parser():
         default=None,
         metavar="N",
         help="passes over the training data (default: the network's, 5 for "
-        "the MLP, 12 for the ConvNet)",
+        "the MLP, 10 for the ConvNet)",
     )
     train.add_argument(
         "--batch-size", type=_bounded_int(1, _MAX_BATCH_SIZE), default=128, metavar="N"

@@ -14,7 +14,7 @@ EXPECTED_FAILED_CHECKS = {
 
 def _estimators():
     # scikit-learn trains its own MLPClassifier with max_iter=100 in these
-    # checks: the default 5 (MLP) or 12 (ConvNet) epochs over a few dozen
+    # checks: the default 5 (MLP) or 10 (ConvNet) epochs over a few dozen
     # samples are too few gradient steps to learn the checks' toy problems
     # (check_classifiers_train asks for 83% training accuracy). So only the
     # number of epochs changes here; every other parameter is the default.
