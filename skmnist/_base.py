@@ -214,12 +214,24 @@ class BaseNetworkClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         -------
         model : keras.Model
             The network, with its training-only layers (dropout,
-            augmentation) in place and inactive at prediction time.
+            augmentation) in place and inactive at prediction time. It saves
+            with ``model.save("model.keras")``; a ConvNet with random shifts
+            holds skmnist's ``RandomShift`` layer, registered with Keras when
+            ``skmnist._network`` is imported, so import it before
+            ``keras.saving.load_model``.
         """
         check_is_fitted(self)
         from . import _network
 
-        model = self._build_network(np.random.RandomState(0))
+        model = _network.build_model(
+            self.architecture_,
+            self.n_features_in_,
+            np.random.RandomState(0),
+            self._keras_name,
+        )
+        _network.compile_model(
+            model, self.optimizer, self.learning_rate, _network.STOCK_OPTIMIZERS
+        )
         _network.set_weights(model, self.coefs_, self.intercepts_)
         return model
 

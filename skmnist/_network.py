@@ -277,10 +277,15 @@ class RandomShift(keras.layers.Layer):
 STEPS_PER_CALL = 32
 
 
-def compile_model(model, optimizer, learning_rate):
+# Keras's own classes, for models handed to users (``to_keras``): they save
+# and load with Keras's tools without skmnist.
+STOCK_OPTIMIZERS = {**KERAS_OPTIMIZERS, "adam": keras.optimizers.Adam}
+
+
+def compile_model(model, optimizer, learning_rate, optimizers=KERAS_OPTIMIZERS):
     """Attach the optimizer, and Keras's loss and accuracy for ``evaluate``."""
     model.compile(
-        optimizer=KERAS_OPTIMIZERS[optimizer](learning_rate=learning_rate),
+        optimizer=optimizers[optimizer](learning_rate=learning_rate),
         loss=keras.losses.SparseCategoricalCrossentropy(),
         metrics=["accuracy"],
     )
