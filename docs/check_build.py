@@ -27,6 +27,7 @@ EXPECTED_FIGURES = {
     "plot_confusion_matrix": 2,
     "plot_save_load_predict": 1,
     "plot_dask_search": 1,
+    "plot_onnx_export": 1,
 }
 API_PAGES = (
     "skmnist.load_mnist",
@@ -36,6 +37,7 @@ API_PAGES = (
     "skmnist.make_mnist_pipeline",
     "skmnist.save",
     "skmnist.load",
+    "skmnist.to_onnx",
     "skmnist.cli.main",
     "skmnist.cli.build_parser",
 )
