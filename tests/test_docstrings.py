@@ -12,6 +12,7 @@ import pytest
 
 import skmnist
 from skmnist import cli
+from skmnist._base import BaseNetworkClassifier
 
 PUBLIC = {
     f"skmnist.{name}": getattr(skmnist, name)
@@ -56,6 +57,7 @@ def _signature_parameters(obj):
 
 def test_the_public_api_is_all_checked():
     assert set(PUBLIC) == {
+        "skmnist.MNISTCNNClassifier",
         "skmnist.MNISTMLPClassifier",
         "skmnist.MNISTPreprocessor",
         "skmnist.MNISTUnavailableError",
@@ -93,8 +95,9 @@ def test_public_docstring_has_the_numpydoc_sections(name):
         assert "Parameters" not in sections
 
 
+# The networks' public methods live in their shared base class.
 @pytest.mark.parametrize(
-    "cls", [skmnist.MNISTMLPClassifier, skmnist.MNISTPreprocessor], ids=str
+    "cls", [BaseNetworkClassifier, skmnist.MNISTPreprocessor], ids=str
 )
 def test_public_methods_document_parameters_and_returns(cls):
     methods = [
