@@ -7,10 +7,10 @@ Build it, warnings as errors, from the root of the repository::
 
 The pages are Markdown (read by myst-parser); the API reference is generated
 from the numpydoc docstrings; sphinx-gallery runs ``examples/plot_*.py`` and
-puts their output and figures in ``docs/auto_examples``. The examples read
-MNIST through ``SKMNIST_DATA``, or from ``../shared/data/mnist.npz`` next to
-the repository when that is unset and exists (this project's checkout
-layout).
+puts their output and figures in ``docs/auto_examples``. The examples find
+MNIST as ``load_mnist()`` does (``SKMNIST_DATA``, the Keras cache, a
+download); in this project's development checkout, the copy kept beside the
+repository comes first, as for the tests.
 """
 
 import argparse
@@ -22,11 +22,13 @@ DOCS = Path(__file__).resolve().parent
 ROOT = DOCS.parent
 sys.path.insert(0, str(DOCS / "sphinxext"))
 
-_SHARED_MNIST = ROOT.parent / "shared" / "data" / "mnist.npz"
-if not os.environ.get("SKMNIST_DATA") and _SHARED_MNIST.exists():
-    os.environ["SKMNIST_DATA"] = str(_SHARED_MNIST)
-
 import skmnist  # noqa: E402
+from skmnist._datasets import _local_mnist  # noqa: E402
+
+if not os.environ.get("SKMNIST_DATA"):
+    _LOCAL_MNIST = _local_mnist(checkout=ROOT)  # the tests' lookup, in one place
+    if _LOCAL_MNIST is not None:
+        os.environ["SKMNIST_DATA"] = str(_LOCAL_MNIST)
 from skmnist.cli import build_parser  # noqa: E402
 
 # -- Project -------------------------------------------------------------------
