@@ -317,19 +317,22 @@ class BaseNetworkClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         if not call["continuing"]:
             self._initialize(call["architecture"])
         model = self._keras_model()
+        if call["continuing"] and "_model" in before:
+            # If this call fails, the model is rebuilt from the weights as
+            # they were and this state, rather than trusted half-trained.
+            before["_training_state"] = _network.get_training_state(model)
+            del before["_model"]
         if call["continuing"] and not _network.has_optimizer(model, self.optimizer):
             # set_params(optimizer=...) between calls: continue with the new one.
             _network.compile_model(model, self.optimizer, self.learning_rate)
-        if call["continuing"] and "_model" in before:
-            # An interrupted call must be able to put the live model back.
-            before["_training_state"] = _network.get_training_state(model)
-            before["_model_weights"] = _network.get_weights(model)
         X, y, weights = call["X"], call["y"], call["weights"]
         stopping = self.early_stopping and not call["incremental"]
         validation_data = None
         if stopping:
             X, y, weights, validation_data = self._hold_out(X, y, weights)
-        if not call["incremental"]:
+        if not call["incremental"] or not hasattr(self, "_no_improvement_count"):
+            # Each fit starts the count; a loaded model (files keep no private
+            # counters) starts it at its first call.
             self._no_improvement_count = 0
         self._best_weights = None
         self._best_score = -np.inf
@@ -522,14 +525,16 @@ class BaseNetworkClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
     def _is_trained(self):
         return hasattr(self, "coefs_")
 
-    def _build_network(self, rng):
+    def _build_network(self, rng, optimizer=None):
         """A new compiled Keras model of ``architecture_``, seeded from ``rng``."""
         from . import _network
 
         model = _network.build_model(
             self.architecture_, self.n_features_in_, rng, self._keras_name
         )
-        return _network.compile_model(model, self.optimizer, self.learning_rate)
+        return _network.compile_model(
+            model, optimizer or self.optimizer, self.learning_rate
+        )
 
     def _keras_model(self):
         """The Keras model being trained, rebuilt after unpickling.
@@ -542,10 +547,13 @@ class BaseNetworkClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         if model is None:
             from . import _network
 
+            state = getattr(self, "_training_state", {})
             rng = np.random.RandomState(0)  # seeds only random layers: state loads
-            model = self._build_network(rng)
+            # With the optimizer the state belongs to (set_params may have
+            # named another since); _run switches to that one when it trains.
+            model = self._build_network(rng, _network.optimizer_of(state))
             _network.set_weights(model, self.coefs_, self.intercepts_)
-            _network.set_training_state(model, getattr(self, "_training_state", {}))
+            _network.set_training_state(model, state)
             self._model = model
         return model
 
@@ -634,13 +642,6 @@ class BaseNetworkClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
 
     def _restore(self, before):
         """Put every attribute back as :meth:`_snapshot` saw it."""
-        model = before.get("_model")
-        weights = before.pop("_model_weights", None)
-        if model is not None and weights is not None:
-            from . import _network
-
-            _network.set_weights(model, *weights)
-            _network.set_training_state(model, before["_training_state"])
         self.__dict__.clear()
         self.__dict__.update(before)
 

@@ -558,11 +558,28 @@ def get_training_state(model):
     """What training needs besides the weights: optimizer and random layers' state."""
     state = {}
     if model.optimizer is not None and model.optimizer.built:
+        state["optimizer"] = np.array(_OPTIMIZER_NAMES[type(model.optimizer)])
         for i, variable in enumerate(model.optimizer.variables):
             state[f"optimizer_{i}"] = np.asarray(variable.numpy())
     for name, generator in _seed_generators(model).items():
         state[f"seed_{name}"] = np.asarray(generator.state.numpy())
     return state
+
+
+_OPTIMIZER_NAMES = {cls: name for name, cls in KERAS_OPTIMIZERS.items()}
+
+
+def optimizer_of(state):
+    """The name of the optimizer a training state belongs to, or None.
+
+    None for a state without optimizer variables, or one saved by skmnist
+    0.2 and earlier, which trained with the optimizer its parameters name.
+    """
+    name = state.get("optimizer")
+    name = str(name) if isinstance(name, np.ndarray) and name.ndim == 0 else None
+    if name is not None and name not in KERAS_OPTIMIZERS:
+        raise ValueError(f"the training state names an unknown optimizer {name!r}")
+    return name
 
 
 def set_training_state(model, state):

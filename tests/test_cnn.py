@@ -66,12 +66,12 @@ def test_the_default_network_is_the_documented_one(cnn_pipeline):
     ]
     assert clf.architecture_[0] == {"kind": "image", "side": 28, "padding": 0}
     assert [c.shape for c in clf.coefs_] == [
-        (3, 3, 1, 32),
-        (3, 3, 32, 64),
-        (1600, 128),
+        (3, 3, 1, 24),
+        (3, 3, 24, 48),
+        (1200, 128),
         (128, 10),
     ]
-    assert [b.shape for b in clf.intercepts_] == [(32,), (64,), (128,), (10,)]
+    assert [b.shape for b in clf.intercepts_] == [(24,), (48,), (128,), (10,)]
 
 
 @pytest.mark.parametrize(

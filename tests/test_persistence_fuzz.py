@@ -414,8 +414,9 @@ def test_oversized_manifest_and_directory_are_refused(files, tmp_path):
         skmnist.load(_write(path, members.items(), zipfile.ZIP_DEFLATED))
 
     many = [(f"filler/{i}", b"") for i in range(5000)]
-    _write(path, [*_members(files["classifier"]).items(), *many])
-    with pytest.raises(ValueError, match=r"5019 members; at most 4096"):
+    real = _members(files["classifier"])
+    _write(path, [*real.items(), *many])
+    with pytest.raises(ValueError, match=rf"{len(real) + 5000} members; at most 4096"):
         skmnist.load(path)
     long_names = [("n" * 60_000 + str(i), b"") for i in range(20)]
     _write(path, [*_members(files["classifier"]).items(), *long_names])
