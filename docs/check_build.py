@@ -28,12 +28,14 @@ EXPECTED_FIGURES = {
     "plot_save_load_predict": 1,
     "plot_dask_search": 1,
     "plot_onnx_export": 1,
+    "plot_cnn_vs_mlp": 1,
 }
 API_PAGES = (
     "skmnist.load_mnist",
     "skmnist.MNISTUnavailableError",
     "skmnist.MNISTPreprocessor",
     "skmnist.MNISTMLPClassifier",
+    "skmnist.MNISTCNNClassifier",
     "skmnist.make_mnist_pipeline",
     "skmnist.save",
     "skmnist.load",
