@@ -710,6 +710,19 @@ class BaseNetworkClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             self._upgrade_fitted_state()
 
 
+def positive_ints(value, name, allow_empty=True):
+    """A layer-size parameter (an int or a sequence of them) as a list of ints."""
+    values = [value] if isinstance(value, Integral) else list(value)
+    if not all(isinstance(v, Integral) and v > 0 for v in values) or not (
+        values or allow_empty
+    ):
+        raise ValueError(
+            f"{name} must be {'a' if allow_empty else 'a non-empty'} sequence of "
+            f"positive integers, got {value!r}."
+        )
+    return [int(v) for v in values]
+
+
 def _first_difference(fitted, wanted):
     """The first layer where two architectures differ, in words."""
     for i, (a, b) in enumerate(zip(fitted, wanted, strict=False)):

@@ -11,7 +11,7 @@ from numbers import Integral, Real
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._architecture import HIDDEN_ACTIVATIONS, image_side
-from ._base import BaseNetworkClassifier
+from ._base import BaseNetworkClassifier, positive_ints
 
 
 class MNISTCNNClassifier(BaseNetworkClassifier):
@@ -251,8 +251,8 @@ class MNISTCNNClassifier(BaseNetworkClassifier):
         self.verbose = verbose
 
     def _architecture(self, n_features, n_classes):
-        filters = _positive_ints(self.filters, "filters", allow_empty=False)
-        dense_units = _positive_ints(self.dense_units, "dense_units")
+        filters = positive_ints(self.filters, "filters", allow_empty=False)
+        dense_units = positive_ints(self.dense_units, "dense_units")
         kernel, pool = int(self.kernel_size), int(self.pool_size)
         # The smallest image every convolution and pooling still fits in.
         min_side = 1
@@ -285,15 +285,3 @@ class MNISTCNNClassifier(BaseNetworkClassifier):
         if self.learning_rate_schedule == "constant":
             return self.learning_rate
         return self.learning_rate * 0.5 * (1 + math.cos(math.pi * progress))
-
-
-def _positive_ints(value, name, allow_empty=True):
-    values = [value] if isinstance(value, Integral) else list(value)
-    if not all(isinstance(v, Integral) and v > 0 for v in values) or not (
-        values or allow_empty
-    ):
-        raise ValueError(
-            f"{name} must be {'a' if allow_empty else 'a non-empty'} sequence of "
-            f"positive integers, got {value!r}."
-        )
-    return [int(v) for v in values]

@@ -9,7 +9,7 @@ from numbers import Integral, Real
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from ._architecture import HIDDEN_ACTIVATIONS
-from ._base import BaseNetworkClassifier
+from ._base import BaseNetworkClassifier, positive_ints
 
 
 class MNISTMLPClassifier(BaseNetworkClassifier):
@@ -216,8 +216,13 @@ class MNISTMLPClassifier(BaseNetworkClassifier):
         self.verbose = verbose
 
     def _architecture(self, n_features, n_classes):
+        widths = positive_ints(self.hidden_layer_sizes, "hidden_layer_sizes")
+        return self._layers(widths, n_classes)
+
+    def _layers(self, hidden_widths, n_classes):
+        """Dense (and dropout) layers of these widths, then the softmax output."""
         layers = []
-        for width in self._validated_hidden_layer_sizes():
+        for width in hidden_widths:
             layers.append(
                 {"kind": "dense", "units": width, "activation": self.activation}
             )
@@ -226,35 +231,16 @@ class MNISTMLPClassifier(BaseNetworkClassifier):
         layers.append({"kind": "dense", "units": n_classes, "activation": "softmax"})
         return layers
 
-    def _validated_hidden_layer_sizes(self):
-        sizes = self.hidden_layer_sizes
-        sizes = [sizes] if isinstance(sizes, Integral) else list(sizes)
-        if not all(isinstance(s, Integral) and s > 0 for s in sizes):
-            raise ValueError(
-                "hidden_layer_sizes must contain only positive integers, got "
-                f"{self.hidden_layer_sizes!r}."
-            )
-        return tuple(int(s) for s in sizes)
-
     def _upgrade_fitted_state(self):
         """Files and pickles from skmnist 0.2 and earlier have no ``architecture_``.
 
         Their network is the one the parameters describe, with the layer
-        widths that ``coefs_`` has.
+        widths that ``coefs_`` has (``skmnist.load`` then checks the weights
+        against it).
         """
         super()._upgrade_fitted_state()
         if "architecture_" in self.__dict__ or not isinstance(self.coefs_, list):
             return
         widths = [getattr(coef, "shape", (0, 0))[-1] for coef in self.coefs_]
-        layers = []
-        for width in widths[:-1]:
-            layers.append(
-                {"kind": "dense", "units": width, "activation": self.activation}
-            )
-            if isinstance(self.dropout, Real) and 0 < self.dropout < 1:
-                layers.append({"kind": "dropout", "rate": float(self.dropout)})
-        if widths:
-            layers.append(
-                {"kind": "dense", "units": widths[-1], "activation": "softmax"}
-            )
-        self.architecture_ = layers
+        if widths and isinstance(self.dropout, Real) and 0 <= self.dropout < 1:
+            self.architecture_ = self._layers(widths[:-1], widths[-1])
