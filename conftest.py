@@ -23,7 +23,7 @@ def _doctest_environment(request, monkeypatch):
         return
     monkeypatch.chdir(request.getfixturevalue("tmp_path"))
     if not os.environ.get("SKMNIST_DATA"):
-        from skmnist._datasets import _local_mnist
+        from skmnist.data._mnist import _local_mnist
 
         local = _local_mnist(checkout=_CHECKOUT)
         if local is not None:

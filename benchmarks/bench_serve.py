@@ -213,7 +213,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     import skmnist
-    from skmnist._images import read_image_bytes
+    from skmnist.data._images import read_image_bytes
 
     (X_train, y_train), (X_test, _) = skmnist.load_mnist(args.data)
     with tempfile.TemporaryDirectory() as tmp:

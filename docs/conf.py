@@ -23,7 +23,7 @@ ROOT = DOCS.parent
 sys.path.insert(0, str(DOCS / "sphinxext"))
 
 import skmnist  # noqa: E402
-from skmnist._datasets import _local_mnist  # noqa: E402
+from skmnist.data._mnist import _local_mnist  # noqa: E402
 
 if not os.environ.get("SKMNIST_DATA"):
     _LOCAL_MNIST = _local_mnist(checkout=ROOT)  # the tests' lookup, in one place

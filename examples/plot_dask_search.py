@@ -96,7 +96,7 @@ if __name__ == "__main__":
     def trained_here():
         import sys
 
-        return "skmnist._network" in sys.modules
+        return "skmnist.training._keras" in sys.modules
 
     print(client.run(trained_here))
 

@@ -31,7 +31,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from skmnist import MNISTMLPClassifier, MNISTPreprocessor, load_mnist
-from skmnist._plotting import plot_learning_curve
+from skmnist.apps._plotting import plot_learning_curve
 
 parser = argparse.ArgumentParser(description="Plot learning curves.")
 parser.add_argument("--data", metavar="PATH", help="mnist.npz or an IDX folder")

@@ -4,14 +4,14 @@
 is first trained.
 """
 
-from ._cnn import MNISTCNNClassifier
-from ._datasets import MNISTUnavailableError, load_mnist
-from ._mlp import MNISTMLPClassifier
-from ._onnx import to_onnx
-from ._persistence import load, save
-from ._pipeline import make_mnist_pipeline
-from ._preprocessing import MNISTPreprocessor
+from . import _legacy
 from ._version import __version__
+from .data import MNISTPreprocessor, MNISTUnavailableError, load_mnist
+from .export import to_onnx
+from .networks import MNISTCNNClassifier, MNISTMLPClassifier, make_mnist_pipeline
+from .persistence import load, save
+
+_legacy.install()
 
 __all__ = [
     "MNISTCNNClassifier",

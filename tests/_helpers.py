@@ -57,7 +57,7 @@ def find_mnist(scratch):
     """
     import pytest
 
-    from skmnist import _datasets
+    from skmnist.data import _mnist as _datasets
 
     try:
         found = _datasets._local_mnist(checkout=REPO_ROOT)

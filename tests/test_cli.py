@@ -8,8 +8,10 @@ import joblib
 import numpy as np
 import pytest
 
-from skmnist import _datasets, cli
-from skmnist._datasets import MNISTUnavailableError
+from skmnist import cli
+from skmnist.apps._model_input import is_pickle_path
+from skmnist.data import _mnist as _datasets
+from skmnist.data._mnist import MNISTUnavailableError
 
 
 def test_train_end_to_end(mnist, mnist_path, tmp_path):
@@ -230,7 +232,7 @@ def test_output_format_follows_one_case_insensitive_rule(
     output = tmp_path / name
     argv = ["train", "--data", str(small_mnist), "--epochs", "1", "--verbose", "0"]
     assert cli.main([*argv, "--random-state", "0", "--output", str(output)]) == 0
-    if cli._is_pickle_path(output):
+    if is_pickle_path(output):
         model = joblib.load(output)
         with pytest.raises(ValueError, match="pickle or joblib file"):
             skmnist.load(output)

@@ -13,7 +13,7 @@ from skmnist import make_mnist_pipeline
 
 
 def _skmnist_imported():
-    return "skmnist._network" in sys.modules
+    return "skmnist.training._keras" in sys.modules
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from skmnist import _datasets
-from skmnist._datasets import MNISTUnavailableError, load_mnist
+from skmnist.data import _mnist as _datasets
+from skmnist.data._mnist import MNISTUnavailableError, load_mnist
 
 IDX_NAMES = {
     "x_train": "train-images-idx3-ubyte",
@@ -277,7 +277,7 @@ def test_offline_explains_how_to_fix(monkeypatch, no_local_data):
 
 def test_import_does_not_import_keras_or_tensorflow():
     code = (
-        "import skmnist._datasets, sys; "
+        "import skmnist.data._mnist, sys; "
         "print('tensorflow' in sys.modules or 'keras' in sys.modules)"
     )
     repo_root = str(Path(__file__).resolve().parents[1])

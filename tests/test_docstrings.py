@@ -12,7 +12,7 @@ import pytest
 
 import skmnist
 from skmnist import cli
-from skmnist._base import BaseNetworkClassifier
+from skmnist.networks._base import BaseNetworkClassifier
 
 PUBLIC = {
     f"skmnist.{name}": getattr(skmnist, name)

@@ -1,4 +1,4 @@
-"""Reading image files and .npy arrays as MNIST digits (skmnist._images)."""
+"""Reading image files and .npy arrays as MNIST digits (skmnist.data._images)."""
 
 import sys
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from skmnist._images import read_images, to_mnist
+from skmnist.data._images import read_images, to_mnist
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,9 @@ is applied after the pooling that follows it), in float32 and float64.
 import numpy as np
 import pytest
 
-from skmnist import _inference, _network
-from skmnist._architecture import check_weights, image_side, weight_shapes
+from skmnist.networks import _inference
+from skmnist.networks._architecture import check_weights, image_side, weight_shapes
+from skmnist.training import _keras as _network
 
 RNG = np.random.RandomState(0)
 

@@ -13,7 +13,7 @@ import joblib
 import numpy as np
 import pytest
 
-from skmnist._io import atomic_path, check_writable, dump_atomic
+from skmnist._utils.files import atomic_path, check_writable, dump_atomic
 
 
 def test_dump_atomic_writes_a_loadable_file(tmp_path):
@@ -174,7 +174,7 @@ def test_check_writable_writes_nothing(tmp_path):
 SLOW_SAVE = """
 import sys, time
 from pathlib import Path
-from skmnist._io import atomic_path
+from skmnist._utils.files import atomic_path
 
 with atomic_path(Path(sys.argv[1])) as tmp:
     tmp.write_bytes(b"half a model")

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from _helpers import find_mnist
 
-from skmnist import _datasets
+from skmnist.data import _mnist as _datasets
 
 
 def _arrays():

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from skmnist import _network
-from skmnist._preprocessing import _aligned_empty
+from skmnist._utils.memory import aligned_empty as _aligned_empty
+from skmnist.training import _keras as _network
 
 
 def _train_with(optimizer, X, y):

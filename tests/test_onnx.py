@@ -26,8 +26,8 @@ from skmnist import (
     MNISTPreprocessor,
     make_mnist_pipeline,
 )
-from skmnist import _onnx as onnx_export
 from skmnist.cli import main
+from skmnist.export import _onnx as onnx_export
 
 PROBA_ATOL = 1e-5  # float32 in onnxruntime against skmnist's NumPy pass
 N_TRAIN = 3000

@@ -19,9 +19,9 @@ import skmnist
 from skmnist import (
     MNISTMLPClassifier,
     MNISTPreprocessor,
-    _persistence,
     make_mnist_pipeline,
 )
+from skmnist.persistence import _format
 
 
 @pytest.fixture(scope="module")
@@ -265,7 +265,7 @@ def test_save_is_atomic(classifier, tmp_path, monkeypatch):
     path = skmnist.save(classifier, tmp_path / "m.skmnist")
     before = path.read_bytes()
     calls = []
-    real_write = _persistence._write_member
+    real_write = _format.write_member
 
     def failing_write(archive, name, data, compression):
         calls.append(name)
@@ -273,7 +273,7 @@ def test_save_is_atomic(classifier, tmp_path, monkeypatch):
             raise OSError("disk full")
         real_write(archive, name, data, compression)
 
-    monkeypatch.setattr(_persistence, "_write_member", failing_write)
+    monkeypatch.setattr(_format, "write_member", failing_write)
     with pytest.raises(OSError, match=r"disk full"):
         skmnist.save(classifier, path)
     assert path.read_bytes() == before

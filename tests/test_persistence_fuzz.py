@@ -29,9 +29,9 @@ from skmnist import (
     MNISTCNNClassifier,
     MNISTMLPClassifier,
     MNISTPreprocessor,
-    _persistence,
 )
-from skmnist._persistence import _MANIFEST
+from skmnist.persistence import _archive
+from skmnist.persistence._archive import MANIFEST as _MANIFEST
 
 # Peak memory that loading a hostile file may take, whatever it claims.
 MEMORY_BOUND = 16 * 2**20
@@ -683,9 +683,9 @@ def test_bounds_allow_the_models_save_writes(models, tmp_path):
         with zipfile.ZipFile(path) as archive:
             infos = archive.infolist()
             manifest = archive.getinfo(_MANIFEST).file_size
-        assert len(infos) < _persistence._MAX_MEMBERS / 50
-        assert manifest < _persistence._MAX_MANIFEST_BYTES / 50
+        assert len(infos) < _archive._MAX_MEMBERS / 50
+        assert manifest < _archive.MAX_MANIFEST_BYTES / 50
         arrays = [info for info in infos if info.filename != _MANIFEST]
         assert all(info.compress_type == zipfile.ZIP_STORED for info in arrays)
-        depth = _persistence._json_depth(json.dumps(_manifest(path)))
-        assert depth < _persistence._MAX_JSON_DEPTH / 4
+        depth = _archive._json_depth(json.dumps(_manifest(path)))
+        assert depth < _archive._MAX_JSON_DEPTH / 4

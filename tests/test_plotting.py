@@ -7,7 +7,7 @@ matplotlib.use("Agg")
 import numpy as np
 
 from skmnist import MNISTMLPClassifier, make_mnist_pipeline
-from skmnist._plotting import (
+from skmnist.apps._plotting import (
     plot_confusion_matrix,
     plot_learning_curve,
     plot_misclassified,

@@ -12,7 +12,9 @@ from PIL import Image
 from sklearn.metrics import confusion_matrix, log_loss
 
 import skmnist
-from skmnist import _datasets, _plotting, _report, cli, make_mnist_pipeline
+from skmnist import cli, make_mnist_pipeline
+from skmnist.apps import _plotting, _report
+from skmnist.data import _mnist as _datasets
 
 FIGURES = ("learning_curve.png", "confusion_matrix.png", "misclassified.png")
 

@@ -191,7 +191,7 @@ def state_of(clf):
     """
     live = None
     if hasattr(clf, "coefs_"):
-        from skmnist import _network
+        from skmnist.training import _keras as _network
 
         live = _network.get_weights(clf._keras_model())
     return fingerprint(clf), pickle.dumps(live)

@@ -17,8 +17,8 @@ from starlette.testclient import TestClient
 
 import skmnist
 from skmnist import MNISTMLPClassifier, cli, make_mnist_pipeline
-from skmnist._images import read_images
-from skmnist._serve import DEFAULT_MAX_BODY_BYTES, create_app
+from skmnist.apps.serve._app import DEFAULT_MAX_BODY_BYTES, create_app
+from skmnist.data._images import read_images
 
 N_DIGITS = 300  # real MNIST test digits sent one by one
 
@@ -390,7 +390,7 @@ def test_image_pixel_limit(model):
 def test_pictures_without_pillow(model, test_digits, monkeypatch):
     """Without Pillow the server starts, answers JSON, and says why it
     refuses pictures."""
-    from skmnist import _images
+    from skmnist.data import _images
 
     def no_pillow():
         raise ImportError("reading image files needs Pillow, which is not installed")
@@ -456,7 +456,8 @@ def _fresh_python(code):
 def test_import_skmnist_leaves_the_server_out():
     loaded = _fresh_python(
         "import sys, skmnist, skmnist.cli; print(*sorted(m for m in ('starlette', "
-        "'uvicorn', 'fastapi', 'httpx', 'skmnist._serve') if m in sys.modules))"
+        "'uvicorn', 'fastapi', 'httpx', 'skmnist.apps.serve._app') "
+        "if m in sys.modules))"
     )
     assert loaded == []
 
@@ -468,7 +469,7 @@ import numpy as np
 from PIL import Image
 from starlette.testclient import TestClient
 import skmnist
-from skmnist._serve import create_app
+from skmnist.apps.serve._app import create_app
 client = TestClient(create_app(skmnist.load({str(serve_model_path)!r})))
 image = np.zeros((28, 28), dtype=np.uint8)
 image[5:23, 13:15] = 255

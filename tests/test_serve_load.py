@@ -18,7 +18,7 @@ from _server import serving
 from PIL import Image
 
 import skmnist
-from skmnist._images import read_image_bytes
+from skmnist.data._images import read_image_bytes
 
 CLIENTS = 16
 REQUESTS_PER_CLIENT = 20

@@ -10,25 +10,9 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from .._utils.memory import aligned_empty
+
 PIXEL_MAX = 255
-
-# TensorFlow can use an array's memory without copying it only when the data
-# starts on a 64-byte boundary; NumPy guarantees 16.
-TENSOR_ALIGNMENT = 64
-
-
-def _aligned_empty(shape, dtype):
-    """An uninitialised C-ordered array whose data is TENSOR_ALIGNMENT-aligned.
-
-    Training hands the scaled images to TensorFlow without a copy when they
-    are aligned, which saves the time and the memory of a second copy of the
-    training set.
-    """
-    dtype = np.dtype(dtype)
-    nbytes = math.prod(shape) * dtype.itemsize
-    buffer = np.empty(nbytes + TENSOR_ALIGNMENT, dtype=np.uint8)
-    start = -buffer.ctypes.data % TENSOR_ALIGNMENT
-    return buffer[start : start + nbytes].view(dtype).reshape(shape)
 
 
 class MNISTPreprocessor(TransformerMixin, BaseEstimator):
@@ -111,7 +95,7 @@ class MNISTPreprocessor(TransformerMixin, BaseEstimator):
                 f"X has images of shape {image_shape}, but {type(self).__name__} "
                 f"was fitted on images of shape {self.image_shape_}."
             )
-        scaled = _aligned_empty(X.shape, np.float32)
+        scaled = aligned_empty(X.shape, np.float32)
         return np.divide(X, PIXEL_MAX, out=scaled, dtype=np.float32)
 
     def get_feature_names_out(self, input_features=None):

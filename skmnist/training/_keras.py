@@ -13,8 +13,8 @@ import sys
 
 import numpy as np
 
-from ._preprocessing import TENSOR_ALIGNMENT
-from ._random import draw_seed
+from .._utils.memory import TENSOR_ALIGNMENT
+from .._utils.random import draw_seed
 
 
 @contextlib.contextmanager

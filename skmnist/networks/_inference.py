@@ -1,7 +1,7 @@
 """A fitted network's forward pass in NumPy, without TensorFlow.
 
 A network is plain data: its architecture (a list of layer descriptions, see
-:mod:`skmnist._architecture`) and the kernels and biases of its weighted
+:mod:`skmnist.networks._architecture`) and the kernels and biases of its weighted
 layers. Each layer kind has one small kernel here. Prediction runs here rather
 than through Keras: it needs no TensorFlow import and is fast for a single
 image. It computes in the input's precision, as scikit-learn's MLP does:

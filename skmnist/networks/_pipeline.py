@@ -2,9 +2,9 @@
 
 from sklearn.pipeline import Pipeline
 
+from ..data._preprocessing import MNISTPreprocessor
 from ._cnn import MNISTCNNClassifier
 from ._mlp import MNISTMLPClassifier
-from ._preprocessing import MNISTPreprocessor
 
 NETWORKS = {"mlp": MNISTMLPClassifier, "cnn": MNISTCNNClassifier}
 

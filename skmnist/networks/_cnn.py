@@ -1,6 +1,6 @@
 """The tutorial's sequel, a convolutional network, as a scikit-learn classifier.
 
-A thin network on :class:`~skmnist._base.BaseNetworkClassifier`: its own
+A thin network on :class:`~skmnist.networks._base.BaseNetworkClassifier`: its own
 parameters (filters, kernel and pool sizes, dense layers, dropout, random
 shifts, the learning-rate schedule) and its layers as data.
 """

@@ -146,7 +146,7 @@ def read_image_bytes(data, *, invert="auto", max_pixels=None, name="image"):
     >>> import io
     >>> import numpy as np
     >>> from PIL import Image
-    >>> from skmnist._images import read_image_bytes
+    >>> from skmnist.data._images import read_image_bytes
     >>> paper = np.full((100, 60), 255, dtype=np.uint8)
     >>> paper[10:90, 25:35] = 0
     >>> png = io.BytesIO()

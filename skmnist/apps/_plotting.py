@@ -153,7 +153,7 @@ def plot_confusion_matrix(y_true, y_pred, labels=None, ax=None):
 
     Examples
     --------
-    >>> from skmnist._plotting import plot_confusion_matrix
+    >>> from skmnist.apps._plotting import plot_confusion_matrix
     >>> display = plot_confusion_matrix([0, 1, 1, 2], [0, 1, 2, 2])
     >>> int(display.confusion_matrix.trace())
     3

@@ -15,7 +15,7 @@ import numbers
 
 import numpy as np
 
-from ._io import atomic_path
+from .._utils.files import atomic_path
 
 # The options skl2onnx's classifiers declare; its default parser for
 # classifiers reads them (ZipMap or a plain tensor, labels or indices).
@@ -51,8 +51,8 @@ def _optional_imports():
 
 
 def _classifier_classes():
-    from ._cnn import MNISTCNNClassifier
-    from ._mlp import MNISTMLPClassifier
+    from ..networks._cnn import MNISTCNNClassifier
+    from ..networks._mlp import MNISTMLPClassifier
 
     return [MNISTMLPClassifier, MNISTCNNClassifier]
 
@@ -74,7 +74,7 @@ def register():
     >>> import numpy as np
     >>> import skl2onnx
     >>> import skmnist
-    >>> from skmnist._onnx import register
+    >>> from skmnist.export._onnx import register
     >>> register()
     >>> model = skmnist.MNISTPreprocessor().fit(np.zeros((1, 4)))
     >>> onx = skl2onnx.to_onnx(model, np.zeros((1, 4), dtype=np.float32))
@@ -86,7 +86,7 @@ def register():
         calculate_linear_classifier_output_shapes,
     )
 
-    from ._preprocessing import MNISTPreprocessor
+    from ..data._preprocessing import MNISTPreprocessor
 
     for cls in _classifier_classes():
         skl2onnx.update_registered_converter(
@@ -204,7 +204,7 @@ def to_onnx(model, path=None, *, X=None, options=None, target_opset=None):
 def _check_model(model):
     from sklearn.pipeline import Pipeline
 
-    from ._preprocessing import MNISTPreprocessor
+    from ..data._preprocessing import MNISTPreprocessor
 
     skmnist_types = (MNISTPreprocessor, *_classifier_classes())
     if isinstance(model, Pipeline):
@@ -236,7 +236,7 @@ def _first_step(model):
 
 def _default_sample(model):
     """One zero row of the input the graph takes by default."""
-    from ._preprocessing import MNISTPreprocessor
+    from ..data._preprocessing import MNISTPreprocessor
 
     first = _first_step(model)
     if isinstance(first, MNISTPreprocessor):
@@ -356,7 +356,7 @@ def _convert_preprocessor(scope, operator, container):
     """
     from onnx import TensorProto
 
-    from ._preprocessing import PIXEL_MAX
+    from ..data._preprocessing import PIXEL_MAX
 
     _check_opset(container)
     model = operator.raw_operator

@@ -50,15 +50,15 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         'pip install "skmnist[serve]"'
     ) from exc
 
-from ._images import (
+from ..._version import __version__
+from ...data._images import (
     INVERT_MODES,
     SIZE,
     _import_pil,
     _TooLarge,
     read_image_bytes,
 )
-from ._version import __version__
-from .cli import _model_input
+from .._model_input import model_input
 
 __all__ = [
     "DEFAULT_HOST",
@@ -300,7 +300,7 @@ class _Predictor:
         self.keys = [str(label) for label in self.classes]
 
     def __call__(self, images):
-        proba = self.model.predict_proba(_model_input(self.model, images))
+        proba = self.model.predict_proba(model_input(self.model, images))
         best = np.argmax(proba, axis=1)
         return [
             {
@@ -372,7 +372,7 @@ def create_app(
     >>> import numpy as np
     >>> from starlette.testclient import TestClient
     >>> from skmnist import MNISTMLPClassifier
-    >>> from skmnist._serve import create_app
+    >>> from skmnist.apps.serve._app import create_app
     >>> rng = np.random.default_rng(0)
     >>> clf = MNISTMLPClassifier(hidden_layer_sizes=(8,), epochs=1, random_state=0)
     >>> clf = clf.fit(rng.random((50, 784), dtype=np.float32), np.arange(50) % 10)
@@ -404,7 +404,7 @@ def create_app(
         pass  # JSON still works; pictures get 415, saying why
     description = _describe_model(model, name=name)
     static = {
-        file: (resources.files("skmnist").joinpath("static", file).read_bytes(), kind)
+        file: (resources.files(__package__).joinpath("static", file).read_bytes(), kind)
         for file, kind in _STATIC.items()
     }
     # Pictures are decoded at most this many at a time: each costs CPU and
@@ -636,7 +636,7 @@ def run_server(
 
         skmnist serve --model mnist_mlp.skmnist
 
-    >>> from skmnist._serve import run_server
+    >>> from skmnist.apps.serve._app import run_server
     >>> callable(run_server)
     True
     """

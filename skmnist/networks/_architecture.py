@@ -3,8 +3,8 @@
 A fitted skmnist classifier keeps its network as ``architecture_``, a list of
 layer descriptions such as ``{"kind": "dense", "units": 10, "activation":
 "softmax"}``, and the kernels and biases of its weighted layers as ``coefs_``
-and ``intercepts_``. :mod:`skmnist._network` builds the Keras model from the
-description (training), :mod:`skmnist._inference` runs it in NumPy
+and ``intercepts_``. :mod:`skmnist.training._keras` builds the Keras model from the
+description (training), :mod:`skmnist.networks._inference` runs it in NumPy
 (prediction), and this module checks that weights fit a description, which is
 what makes a loaded file trustworthy. Nothing here imports TensorFlow.
 

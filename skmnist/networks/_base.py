@@ -5,8 +5,8 @@ shared parameters and their validation, ``fit``/``partial_fit``/``predict*``,
 sample and class weights, early stopping and the epoch bookkeeping, pickling
 and the training state. A network is a thin subclass that declares its own
 parameters and describes its layers as data (:meth:`_architecture`); Keras
-builds and trains that description (:mod:`skmnist._network`, imported only to
-train) and NumPy predicts with it (:mod:`skmnist._inference`).
+builds and trains that description (:mod:`skmnist.training._keras`, imported only to
+train) and NumPy predicts with it (:mod:`skmnist.networks._inference`).
 
 A fit runs as a short list of named steps, each overridable: validate the call
 (nothing changes yet), set up the network (:meth:`_initialize`), hold out the
@@ -31,9 +31,9 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from .._utils.random import draw_seed
 from ._architecture import check_weights
 from ._inference import compute_dtype, forward
-from ._random import draw_seed
 from ._training_data import training_rows
 
 # Each fitted classifier's weights as its last prediction's precision needs
@@ -196,7 +196,7 @@ class BaseNetworkClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             parameter counts.
         """
         check_is_fitted(self)
-        from . import _network
+        from ..training import _keras as _network
 
         return _network.summary_text(self._keras_model())
 
@@ -217,11 +217,11 @@ class BaseNetworkClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             augmentation) in place and inactive at prediction time. It saves
             with ``model.save("model.keras")``; a ConvNet with random shifts
             holds skmnist's ``RandomShift`` layer, registered with Keras when
-            ``skmnist._network`` is imported, so import it before
+            ``skmnist.training._keras`` is imported, so import it before
             ``keras.saving.load_model``.
         """
         check_is_fitted(self)
-        from . import _network
+        from ..training import _keras as _network
 
         model = _network.build_model(
             self.architecture_,
@@ -237,7 +237,7 @@ class BaseNetworkClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
 
     def _untrained_summary(self, n_features, n_classes):
         """The summary of the network ``fit`` would train, before training."""
-        from . import _network
+        from ..training import _keras as _network
 
         self._validate_params()
         model = _network.build_model(
@@ -311,7 +311,7 @@ class BaseNetworkClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         }
 
     def _run(self, call, before):
-        from . import _network
+        from ..training import _keras as _network
 
         self.classes_ = call["classes"]
         if not call["continuing"]:
@@ -361,7 +361,7 @@ class BaseNetworkClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
 
     def _train(self, model, X, y, weights, incremental, validation_data, stopping):
         """Run the epochs of one call; return their history."""
-        from . import _network
+        from ..training import _keras as _network
 
         rows, row_weights = training_rows(X, y, weights)
         batches = _network.Batches(
@@ -399,7 +399,7 @@ class BaseNetworkClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         validation accuracy, and the best epoch's weights are kept to restore;
         otherwise it is the training loss against the lowest seen so far.
         """
-        from . import _network
+        from ..training import _keras as _network
 
         if stopping:
             score = float(logs["val_accuracy"])
@@ -527,7 +527,7 @@ class BaseNetworkClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
 
     def _build_network(self, rng, optimizer=None):
         """A new compiled Keras model of ``architecture_``, seeded from ``rng``."""
-        from . import _network
+        from ..training import _keras as _network
 
         model = _network.build_model(
             self.architecture_, self.n_features_in_, rng, self._keras_name
@@ -545,7 +545,7 @@ class BaseNetworkClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         """
         model = getattr(self, "_model", None)
         if model is None:
-            from . import _network
+            from ..training import _keras as _network
 
             state = getattr(self, "_training_state", {})
             rng = np.random.RandomState(0)  # seeds only random layers: state loads
@@ -651,7 +651,7 @@ class BaseNetworkClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         if model is None:
             state = dict(getattr(self, "_training_state", {}))
         else:
-            from . import _network
+            from ..training import _keras as _network
 
             state = _network.get_training_state(model)
         if hasattr(self, "_rng"):
@@ -699,7 +699,7 @@ class BaseNetworkClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         state = super().__getstate__()
         model = state.pop("_model", None)
         if model is not None:
-            from . import _network
+            from ..training import _keras as _network
 
             state["_training_state"] = _network.get_training_state(model)
         return state

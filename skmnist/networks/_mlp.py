@@ -1,6 +1,6 @@
 """The Keras MNIST tutorial's multi-layer perceptron as a scikit-learn classifier.
 
-A thin network on :class:`~skmnist._base.BaseNetworkClassifier`: its own
+A thin network on :class:`~skmnist.networks._base.BaseNetworkClassifier`: its own
 parameters (layer sizes, activation, dropout) and its layers as data.
 """
 

@@ -104,7 +104,7 @@ def check_writable(path):
 
     Examples
     --------
-    >>> from skmnist._io import check_writable
+    >>> from skmnist._utils.files import check_writable
     >>> check_writable("model.skmnist")
     >>> check_writable("no/such/folder/model.skmnist")  # doctest: +ELLIPSIS
     Traceback (most recent call last):

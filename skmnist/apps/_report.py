@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._io import atomic_path
+from .._utils.files import atomic_path
 
 REPORT = "report.md"
 LEARNING_CURVE = "learning_curve.png"

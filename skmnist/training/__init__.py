@@ -1,0 +1,5 @@
+"""The Keras side of skmnist: building and training networks.
+
+The only subpackage that imports Keras (and its backend); the estimators
+import it only to train, so prediction and loading never need it.
+"""
