@@ -9,7 +9,12 @@ of 128 and scored on the 10,000 test images, are:
 * ``sklearn``: ``MLPClassifier((512, 512), max_iter=5, batch_size=128)``
   (no dropout: scikit-learn's MLP has none);
 * ``scikeras``: scikeras's ``KerasClassifier`` around the same network, only
-  when scikeras is installed (it is not a dependency).
+  when scikeras is installed (it is not a dependency);
+* ``prototype``: the backend-neutral training loop of
+  ``benchmarks/_backend_prototype`` (issue 20) on the same network;
+* ``torch-examples``: PyTorch's own ``examples/mnist`` style loop (``torch.nn``
+  layers, ``DataLoader``, ``torch.optim.Adam``, the same network, batches of
+  128), the peer of the PyTorch backend; it uses no Keras.
 
 With ``--network cnn``, the ConvNet:
 
@@ -19,7 +24,20 @@ With ``--network cnn``, the ConvNet:
 * ``keras-convnet``: Keras's "simple MNIST convnet" example script as its
   documentation gives it (Conv 32 -> MaxPool -> Conv 64 -> MaxPool -> Flatten
   -> Dropout 0.5 -> Dense 10, Adam, batches of 128, 15 epochs,
-  ``validation_split=0.1``).
+  ``validation_split=0.1``);
+* ``keras-cnn``: skmnist's default ConvNet (its layers, random shifts and
+  cosine learning rate, 10 epochs) trained by Keras's ``model.fit``;
+* ``prototype-cnn``: the same network trained by the prototype loop.
+
+``--backend {tensorflow,jax,torch}`` sets ``KERAS_BACKEND`` for every
+contender (TensorFlow by default); ``sklearn`` and ``torch-examples`` use no
+Keras. Besides the whole ``fit``, the contenders that report epochs give the
+median seconds of an epoch after the first (compilation and tracing happen
+in the first). ``--floor`` adds the arithmetic floor of the tutorial MLP on
+this machine: each training step's eight matrix products timed at their
+shapes with NumPy and the backend's own kernels (the faster), plus Adam's
+memory traffic (read weights, gradients and both moments, write weights and
+moments) at the bandwidth NumPy measures on arrays of that size.
 
 Every run is a fresh Python process (so imports, caches and memory start
 equal) and the contenders alternate within each repeat, so that a slow spell
@@ -28,6 +46,8 @@ process's maximum resident set size, imports included. Run::
 
     python benchmarks/bench_fit.py --data /path/to/mnist.npz --repeats 5
     python benchmarks/bench_fit.py --network cnn --repeats 3
+    python benchmarks/bench_fit.py --backend torch --floor \
+        --contenders keras prototype torch-examples
 
 Repeat ``i`` uses the seed ``i + 1`` for the MLP and ``i`` for the ConvNet.
 It prints a table of medians and of ratios to the Keras script, and with
@@ -63,7 +83,8 @@ CONTENDERS = {
         model.compile(loss="categorical_crossentropy", optimizer="adam",
                       metrics=["accuracy"])
         def fit():
-            model.fit(xtr, ytr, batch_size=128, epochs=5, verbose=0)
+            model.fit(xtr, ytr, batch_size=128, epochs=5, verbose=0,
+                      callbacks=[EpochTimes()])
         def accuracy():
             return model.evaluate(xte, yte, verbose=0)[1]
     """,
@@ -95,6 +116,40 @@ CONTENDERS = {
             model.fit(xtr, y_train)
         def accuracy():
             return model.score(xte, y_test)
+    """,
+    "prototype": """
+        fit, accuracy = prototype_fit("mlp", epochs=5)
+    """,
+    "torch-examples": """
+        import torch
+        import torch.nn.functional as F
+        from torch import nn
+        torch.manual_seed(SEED)
+        xtr = torch.from_numpy(x_train.reshape(60000, 784).astype("float32") / 255)
+        xte = torch.from_numpy(x_test.reshape(10000, 784).astype("float32") / 255)
+        ytr = torch.from_numpy(y_train.astype("int64"))
+        yte = torch.from_numpy(y_test.astype("int64"))
+        model = nn.Sequential(
+            nn.Linear(784, 512), nn.ReLU(), nn.Dropout(0.2),
+            nn.Linear(512, 512), nn.ReLU(), nn.Dropout(0.2),
+            nn.Linear(512, 10), nn.LogSoftmax(dim=1),
+        )
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+        loader = torch.utils.data.DataLoader(
+            torch.utils.data.TensorDataset(xtr, ytr), batch_size=128, shuffle=True)
+        def fit():
+            model.train()
+            for epoch in range(5):
+                for data, target in loader:
+                    optimizer.zero_grad()
+                    loss = F.nll_loss(model(data), target)
+                    loss.backward()
+                    optimizer.step()
+                epoch_ended()
+        def accuracy():
+            model.eval()
+            with torch.no_grad():
+                return (model(xte).argmax(1) == yte).float().mean().item()
     """,
 }
 
@@ -128,9 +183,31 @@ CNN_CONTENDERS = {
                       metrics=["accuracy"])
         def fit():
             model.fit(xtr, ytr, batch_size=128, epochs=15, validation_split=0.1,
-                      verbose=0)
+                      verbose=0, callbacks=[EpochTimes()])
         def accuracy():
             return model.evaluate(xte, yte, verbose=0)[1]
+    """,
+    "keras-cnn": """
+        import keras
+        from _backend_prototype import _network
+        keras.utils.set_random_seed(SEED)
+        xtr = x_train.reshape(60000, 784).astype("float32") / 255
+        xte = x_test.reshape(10000, 784).astype("float32") / 255
+        model = _network.default_convnet(np.random.RandomState(SEED))
+        steps = 10 * -(-60000 // 128)
+        model.compile(
+            loss="sparse_categorical_crossentropy",
+            optimizer=keras.optimizers.Adam(
+                keras.optimizers.schedules.CosineDecay(0.002, steps)),
+            metrics=["accuracy"])
+        def fit():
+            model.fit(xtr, y_train, batch_size=128, epochs=10, verbose=0,
+                      callbacks=[EpochTimes()])
+        def accuracy():
+            return model.evaluate(xte, y_test, verbose=0)[1]
+    """,
+    "prototype-cnn": """
+        fit, accuracy = prototype_fit("cnn", epochs=10)
     """,
 }
 NETWORKS = {
@@ -152,6 +229,35 @@ def tutorial_network():
     ])
 """
 
+# What every runner may use: epoch stamps, a Keras callback that takes them,
+# and the prototype loop (imported only by the contenders that use it, so
+# that the others import exactly what their users would).
+HELPERS = """
+EPOCH_ENDS = []
+def epoch_ended():
+    EPOCH_ENDS.append(time.perf_counter())
+def EpochTimes():
+    import keras
+    class EpochTimes(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            epoch_ended()
+    return EpochTimes()
+def prototype_fit(network, epochs):
+    sys.path.insert(0, {benchmarks!r})
+    import _backend_prototype
+    from _backend_prototype import run, _data
+    xtr = _data.aligned_rows(x_train)
+    xte = _data.aligned_rows(x_test)
+    ytr, yte = y_train.astype("int32"), y_test.astype("int32")
+    trained = {{}}
+    def fit():
+        trained["steps"] = run.fit(network, xtr, ytr, epochs=epochs, seed=SEED,
+                                   on_epoch_end=epoch_ended)[1]
+    def accuracy():
+        return trained["steps"].score(xte, yte)[1] / len(yte)
+    return fit, accuracy
+"""
+
 RUNNER = """
 import json, os, resource, sys, time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -161,15 +267,19 @@ PARAMS = {params}
 with np.load({data!r}) as f:
     x_train, y_train = f["x_train"], f["y_train"]
     x_test, y_test = f["x_test"], f["y_test"]
+{helpers}
 {network}
 {setup}
 cpu0, wall0 = os.times(), time.perf_counter()
+EPOCH_ENDS.append(wall0)
 fit()
 cpu1, wall1 = os.times(), time.perf_counter()
 wall = wall1 - wall0
 cpu = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
+epochs = np.diff(EPOCH_ENDS)
 print("RESULT " + json.dumps({{
     "fit_s": wall,
+    "epoch_s": float(np.median(epochs[1:])) if len(epochs) > 1 else None,
     "cpu_percent": 100 * cpu / wall,
     "accuracy": float(accuracy()),
     "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -177,17 +287,29 @@ print("RESULT " + json.dumps({{
 """
 
 
-def run_once(name, seed, data, params=None):
+BENCHMARKS = os.path.dirname(os.path.abspath(__file__))
+
+# Contenders that use no Keras: the same on every backend.
+KERAS_FREE = {"sklearn", "torch-examples"}
+
+
+def run_once(name, seed, data, params=None, backend="tensorflow"):
     contenders = {**CONTENDERS, **CNN_CONTENDERS}
     code = RUNNER.format(
         seed=seed,
         params=repr(params or {}),
         data=str(data),
+        helpers=HELPERS.format(benchmarks=BENCHMARKS),
         network=TUTORIAL_NETWORK,
         setup=textwrap.dedent(contenders[name]),
     )
+    env = {**os.environ, "KERAS_BACKEND": backend}
     done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=False
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
     )
     for line in done.stdout.splitlines():
         if line.startswith("RESULT "):
@@ -195,12 +317,89 @@ def run_once(name, seed, data, params=None):
     raise RuntimeError(f"{name} failed:\n{done.stderr[-3000:]}")
 
 
+# The floor of the tutorial MLP: one training step's matrix products (batch
+# B, layers 784 -> 512 -> 512 -> 10: three forward, five backward, no
+# gradient of the input) and Adam's traffic over its 669,706 weights.
+FLOOR_RUNNER = """
+import json, os, statistics, sys, time
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np
+B, sizes = 128, (784, 512, 512, 10)
+shapes = []  # (m, k, n): an (m, k) by (k, n) product
+for i, o in zip(sizes[:-1], sizes[1:]):
+    shapes += [(B, i, o), (i, B, o)]  # forward; weight gradient
+shapes += [(B, 10, 512), (B, 512, 512)]  # the hidden layers' input gradients
+flops = sum(2 * m * k * n for m, k, n in shapes)
+n_weights = sum(i * o + o for i, o in zip(sizes[:-1], sizes[1:]))
+rng = np.random.default_rng(0)
+operands = [(rng.random((m, k), dtype=np.float32), rng.random((k, n), dtype=np.float32))
+            for m, k, n in shapes]
+
+def best(fn, calls):
+    fn()
+    times = []
+    for _ in range(7):
+        start = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        times.append((time.perf_counter() - start) / calls)
+    return statistics.median(times)
+
+step = {{"numpy": best(lambda: [a @ b for a, b in operands], 50)}}
+backend = {backend!r}
+if backend == "torch":
+    import torch
+    ops = [(torch.from_numpy(a), torch.from_numpy(b)) for a, b in operands]
+    step["torch"] = best(lambda: [a @ b for a, b in ops], 50)
+elif backend == "jax":
+    import jax, jax.numpy as jnp
+    ops = [(jnp.asarray(a), jnp.asarray(b)) for a, b in operands]
+    products = jax.jit(lambda ops: [a @ b for a, b in ops])
+    step["jax"] = best(lambda: jax.block_until_ready(products(ops)), 50)
+else:
+    import tensorflow as tf
+    ops = [(tf.constant(a), tf.constant(b)) for a, b in operands]
+    products = tf.function(lambda ops: [a @ b for a, b in ops])
+    step["tensorflow"] = best(lambda: [t.numpy() for t in products(ops)], 50)
+
+# Bandwidth on arrays of Adam's size: c = a + b moves three arrays.
+a, b, c = (rng.random(n_weights, dtype=np.float32) for _ in range(3))
+add = best(lambda: np.add(a, b, out=c), 200)
+bandwidth = 3 * a.nbytes / add
+adam_bytes = 7 * 4 * n_weights  # read w, g, m, v; write w, m, v
+steps = -(-60000 // B)
+fastest = min(step, key=step.get)
+print("RESULT " + json.dumps({{
+    "matmul_gflops": {{k: flops / v / 1e9 for k, v in step.items()}},
+    "bandwidth_gbs": bandwidth / 1e9,
+    "matmul_s_per_epoch": steps * step[fastest],
+    "adam_s_per_epoch": steps * adam_bytes / bandwidth,
+    "epoch_s": steps * (step[fastest] + adam_bytes / bandwidth),
+    "fastest": fastest,
+}}))
+"""
+
+
+def measure_floor(backend):
+    env = {**os.environ, "KERAS_BACKEND": backend}
+    done = subprocess.run(
+        [sys.executable, "-c", FLOOR_RUNNER.format(backend=backend)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+    )
+    for line in done.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[len("RESULT ") :])
+    raise RuntimeError(f"the floor measurement failed:\n{done.stderr[-3000:]}")
+
+
 def available(name):
-    if name != "scikeras":
-        return True
     import importlib.util
 
-    return importlib.util.find_spec("scikeras") is not None
+    needs = {"scikeras": "scikeras", "torch-examples": "torch"}.get(name)
+    return needs is None or importlib.util.find_spec(needs) is not None
 
 
 def machine():
@@ -215,12 +414,30 @@ def machine():
     from importlib.metadata import PackageNotFoundError, version
 
     versions = {"python": platform.python_version()}
-    for package in ("numpy", "scikit-learn", "keras", "tensorflow", "skmnist"):
+    packages = ("numpy", "scikit-learn", "keras", "tensorflow", "jax", "jaxlib")
+    for package in (*packages, "torch", "skmnist"):
         try:
             versions[package] = version(package)
         except PackageNotFoundError:
             pass
     return {"cores": os.cpu_count(), "cpu": cpu, "versions": versions}
+
+
+def _entries(names, backends):
+    """``(label, contender, backend)``: each Keras contender on each backend."""
+    entries = []
+    for name in names:
+        if name in KERAS_FREE:
+            entries.append((name, name, backends[0]))
+        else:
+            for backend in backends:
+                label = name if len(backends) == 1 else f"{name}@{backend}"
+                entries.append((label, name, backend))
+    return entries
+
+
+def _ratio(value, base):
+    return f"{value / base:.2f}" if value is not None and base else "-"
 
 
 def main(argv=None):
@@ -229,8 +446,20 @@ def main(argv=None):
         "--data", default=os.environ.get("SKMNIST_DATA"), required=False
     )
     parser.add_argument("--network", choices=sorted(NETWORKS), default="mlp")
+    parser.add_argument(
+        "--backend",
+        nargs="+",
+        choices=("tensorflow", "jax", "torch"),
+        default=["tensorflow"],
+        help="Keras backends to run the Keras contenders on (each in turn)",
+    )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--contenders", nargs="+")
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="also measure the tutorial MLP's arithmetic floor (seconds an epoch)",
+    )
     parser.add_argument(
         "--cnn-params",
         type=json.loads,
@@ -243,49 +472,127 @@ def main(argv=None):
     if not args.data:
         parser.error("give --data PATH to mnist.npz (or set SKMNIST_DATA)")
     contenders, baseline, first_seed = NETWORKS[args.network]
-    wanted = args.contenders or list(contenders)
+    default = [
+        n for n in contenders if n != "torch-examples" or "torch" in args.backend
+    ]
+    wanted = args.contenders or default
+    unknown = sorted(set(wanted) - set(contenders))
+    if unknown:
+        parser.error(f"no contender {', '.join(unknown)} for --network {args.network}")
     names = [n for n in wanted if available(n)]
     skipped = sorted(set(wanted) - set(names))
+    entries = _entries(names, args.backend)
 
-    runs = {name: [] for name in names}
+    runs = {label: [] for label, _, _ in entries}
+    failures = {}
+    floors = []
     for repeat in range(args.repeats):
         # Alternate the order so that no contender always runs first.
-        order = names if repeat % 2 == 0 else names[::-1]
-        for name in order:
-            result = run_once(
-                name, seed=first_seed + repeat, data=args.data, params=args.cnn_params
-            )
-            runs[name].append(result)
+        order = entries if repeat % 2 == 0 else entries[::-1]
+        for label, name, backend in order:
+            if label in failures:
+                continue
+            try:
+                result = run_once(
+                    name,
+                    seed=first_seed + repeat,
+                    data=args.data,
+                    params=args.cnn_params,
+                    backend=backend,
+                )
+            except RuntimeError as error:
+                failures[label] = str(error).strip().splitlines()[-1]
+                print(f"repeat {repeat + 1} {label} failed: {failures[label]}")
+                continue
+            runs[label].append(result)
+            epoch = result["epoch_s"]
             print(
-                f"repeat {repeat + 1} {name:13s} fit {result['fit_s']:6.1f} s  "
+                f"repeat {repeat + 1} {label:24s} fit {result['fit_s']:6.1f} s  "
+                f"epoch {epoch if epoch is not None else float('nan'):5.2f} s  "
                 f"acc {result['accuracy']:.4f}  cpu {result['cpu_percent']:4.0f}%  "
                 f"peak {result['peak_rss_mb']:6.0f} MB",
                 flush=True,
             )
+        if args.floor:
+            for backend in args.backend:
+                floor = measure_floor(backend)
+                floors.append({"backend": backend, **floor})
+                print(
+                    f"repeat {repeat + 1} floor ({backend:10s}) "
+                    f"{floor['epoch_s']:5.2f} s an epoch: matrix products "
+                    f"{floor['matmul_s_per_epoch']:.2f} s ({floor['fastest']}, "
+                    + ", ".join(
+                        f"{k} {v:.0f}" for k, v in floor["matmul_gflops"].items()
+                    )
+                    + f" GFLOP/s), Adam {floor['adam_s_per_epoch']:.2f} s "
+                    f"({floor['bandwidth_gbs']:.1f} GB/s)",
+                    flush=True,
+                )
+
+    def median(results, key):
+        values = [r[key] for r in results if r.get(key) is not None]
+        return statistics.median(values) if values else None
 
     medians = {
-        name: {key: statistics.median(r[key] for r in results) for key in results[0]}
-        for name, results in runs.items()
+        label: {key: median(results, key) for key in results[0]}
+        for label, results in runs.items()
+        if results
     }
-    base = medians.get(baseline)
-    print(f"\nmedians over {args.repeats} runs ({machine()['cores']} cores)")
-    print(
-        f"{'contender':13s} {'fit s':>7s} {'vs ' + baseline:>16s} {'accuracy':>9s} "
-        f"{'peak MB':>8s} {'vs ' + baseline:>16s} {'CPU %':>6s}"
+    floor_s = (
+        min(
+            statistics.median(f["epoch_s"] for f in floors if f["backend"] == b)
+            for b in args.backend
+        )
+        if floors
+        else None
     )
-    for name, m in medians.items():
-        time_ratio = f"{m['fit_s'] / base['fit_s']:.2f}" if base else "-"
-        mem_ratio = f"{m['peak_rss_mb'] / base['peak_rss_mb']:.2f}" if base else "-"
+    base_label = baseline if len(args.backend) == 1 else f"{baseline}@{args.backend[0]}"
+    base = medians.get(base_label)
+    stock = {
+        backend: medians.get(
+            baseline if len(args.backend) == 1 else f"{baseline}@{backend}"
+        )
+        for backend in args.backend
+    }
+    print(f"\nmedians over {args.repeats} runs ({machine()['cores']} cores)")
+    if floor_s is not None:
+        print(f"floor of the tutorial MLP: {floor_s:.2f} s an epoch")
+    print(
+        f"{'contender':24s} {'fit s':>7s} {'vs ' + base_label:>16s} {'epoch s':>8s} "
+        f"{'vs stock':>8s} {'vs floor':>8s} {'accuracy':>9s} {'peak MB':>8s} "
+        f"{'CPU %':>6s}"
+    )
+    for label, name, backend in entries:
+        m = medians.get(label)
+        if m is None:
+            continue
+        same = stock.get(backend) if name not in KERAS_FREE else None
+        epoch = m["epoch_s"]
         print(
-            f"{name:13s} {m['fit_s']:7.1f} {time_ratio:>16s} {m['accuracy']:9.4f} "
-            f"{m['peak_rss_mb']:8.0f} {mem_ratio:>16s} {m['cpu_percent']:6.0f}"
+            f"{label:24s} {m['fit_s']:7.1f} "
+            f"{_ratio(m['fit_s'], base and base['fit_s']):>16s} "
+            f"{epoch if epoch is not None else float('nan'):8.2f} "
+            f"{_ratio(epoch, same and same['epoch_s']):>8s} "
+            f"{_ratio(epoch, floor_s if args.network == 'mlp' else None):>8s} "
+            f"{m['accuracy']:9.4f} {m['peak_rss_mb']:8.0f} {m['cpu_percent']:6.0f}"
         )
     if skipped:
         print(f"not installed, skipped: {', '.join(skipped)}")
+    for label, error in failures.items():
+        print(f"{label} failed: {error}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(
-                {"machine": machine(), "runs": runs, "medians": medians}, f, indent=2
+                {
+                    "machine": machine(),
+                    "backends": args.backend,
+                    "runs": runs,
+                    "medians": medians,
+                    "floors": floors,
+                    "failures": failures,
+                },
+                f,
+                indent=2,
             )
 
 
