@@ -91,6 +91,11 @@ class FusedAdam(keras.optimizers.Adam):
     (``iterations``, momentums, velocities), so saving and continuing work
     as with Keras's Adam. ``fused_update`` is what :class:`Steps` calls;
     ``apply`` (Keras's) still works, with Keras's update.
+
+    The kernel reads each tensor as a flat array: a gradient that is a
+    strided view (a convolution kernel's gradient is one, its axes permuted)
+    silently gets the wrong update, so gradients are made contiguous first
+    (no copy for those that are).
     """
 
     def fused_update(self, grads, learning_rate):
@@ -111,7 +116,7 @@ class FusedAdam(keras.optimizers.Adam):
         step = torch.tensor(t)
         torch._fused_adam_(
             variables,
-            list(grads),
+            [g.contiguous() for g in grads],
             momentums,
             velocities,
             [],

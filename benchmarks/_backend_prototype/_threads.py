@@ -13,7 +13,14 @@ both. Each backend reads these differently:
   ``NPROC`` only for the moment the client starts and puts the environment
   back, so nothing leaks into the user's process or its children.
 * PyTorch reads ``OMP_NUM_THREADS`` and the affinity mask itself; only
-  ``SKMNIST_NUM_THREADS`` needs ``torch.set_num_threads``.
+  ``SKMNIST_NUM_THREADS`` needs ``torch.set_num_threads``. Its OpenMP
+  threads spin while they wait for each other; when another process holds
+  one of the cores, a step can take ten to fifty times as long (measured on
+  two shared cores, ``bench_omp.py``). ``OMP_WAIT_POLICY=PASSIVE`` makes them
+  sleep instead; OpenMP reads it once, when PyTorch is first imported, so
+  ``prepare`` sets it only around that import (unless the user set it, or
+  imported PyTorch already). ``SKMNIST_PROTOTYPE_SPIN=1`` keeps PyTorch's
+  default, for the A/B measurement.
 
 A pool that the user's own code sized or started already is left alone.
 """
@@ -56,10 +63,12 @@ def configured_backend():
 
 def prepare():
     """Size the configured backend's pools; call before the first operation."""
+    backend = configured_backend()
+    if backend == "torch":
+        _import_torch_passive()
     threads = cores_given()
     if threads is None:
         return
-    backend = configured_backend()
     if backend == "jax":
         _start_jax_client(threads)
     elif backend == "torch":
@@ -83,6 +92,18 @@ def _start_jax_client(threads):
             del os.environ["NPROC"]
         else:
             os.environ["NPROC"] = saved
+
+
+def _import_torch_passive():
+    if "torch" in sys.modules or "OMP_WAIT_POLICY" in os.environ:
+        return
+    if os.environ.get("SKMNIST_PROTOTYPE_SPIN") == "1":
+        return
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    try:
+        import torch  # noqa: F401  (OpenMP reads the policy now)
+    finally:
+        del os.environ["OMP_WAIT_POLICY"]
 
 
 def _size_torch(threads):

@@ -57,6 +57,13 @@ def _fit(
     return model, steps, history
 
 
+def _predict(model, x):
+    """Probabilities, without ``model.predict``: on PyTorch it converts with
+    ``np.array(tensor)``, which NumPy 2 deprecates (an error here)."""
+    proba = model(keras.ops.convert_to_tensor(x), training=False)
+    return _state.tensor_to_numpy(proba)
+
+
 def _assert_same_state(a, b):
     sa, sb = _state.get_state(a), _state.get_state(b)
     assert sa.keys() == sb.keys()
@@ -149,7 +156,7 @@ def test_sample_weights(mnist_rows):
     # No weight on the zeros: the model stops predicting them.
     weights = np.where(y == 0, 0.0, 1.0).astype(np.float32)
     zeroless, steps, _ = _fit(x, y, weights=weights, epochs=3)
-    proba = _state.tensor_to_numpy(zeroless.predict(x[y == 0], verbose=0))
+    proba = _predict(zeroless, x[y == 0])
     assert (proba.argmax(axis=1) == 0).mean() < 0.2
     # The sums a call returns are weighted: the zeros do not count.
     order = np.random.default_rng(0).permutation(len(y)).astype(np.int32)
@@ -191,7 +198,8 @@ def test_adam_is_keras_adam():
         variable = keras.Variable(w0)
         optimizer.build([variable])
         for g in grads:
-            g = keras.ops.convert_to_tensor(g)
+            # A strided view, as a convolution kernel's gradient is on PyTorch.
+            g = keras.ops.transpose(keras.ops.convert_to_tensor(g.T.copy()))
             if hasattr(optimizer, "fused_update"):
                 optimizer.fused_update([g], 1e-3)
             else:
@@ -296,7 +304,7 @@ def test_state_continues_on_another_backend(mnist_rows, tmp_path, other):
         env=env,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=1200,
     )
     line = next(
         (ln for ln in done.stdout.splitlines() if ln.startswith("RESULT")), None
@@ -336,7 +344,7 @@ def test_thread_pools_follow_omp_num_threads():
             env=env,
             capture_output=True,
             text=True,
-            timeout=300,
+            timeout=1200,
         )
         line = next(ln for ln in done.stdout.splitlines() if ln.startswith("RESULT"))
         counts[threads] = int(line.split()[1])
