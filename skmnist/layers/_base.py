@@ -197,8 +197,12 @@ class Layer:
 
     # -- prediction (NumPy) ----------------------------------------------------------
 
-    def inference_weights(self, coef, intercept, dtype):
-        """The weights as :meth:`forward` uses them, in ``dtype``."""
+    def inference_weights(self, coef, intercept, dtype, shape=None):
+        """The weights as :meth:`forward` (and :meth:`to_onnx`) takes them.
+
+        In ``dtype``; ``shape`` is the layer's input shape. Computed once per
+        fitted network and precision.
+        """
         return coef.astype(dtype, copy=False), intercept.astype(dtype, copy=False)
 
     def forward(self, Z, weights):

@@ -59,7 +59,7 @@ class BatchNorm(Layer):
     def cost(self, shape):
         return Cost(2 * math.prod(shape), 2 * math.prod(shape))
 
-    def inference_weights(self, coef, intercept, dtype):
+    def inference_weights(self, coef, intercept, dtype, shape=None):
         gamma, mean, variance = np.asarray(coef, dtype=np.float64)
         scale = gamma / np.sqrt(variance + self.epsilon)
         shift = np.asarray(intercept, dtype=np.float64) - mean * scale

@@ -117,8 +117,10 @@ class Architecture:
     def inference_weights(self, coefs, intercepts, dtype):
         """Each weighted layer's weights as its forward pass takes them."""
         return [
-            layer.inference_weights(np.asarray(coef), np.asarray(intercept), dtype)
-            for (layer, _), coef, intercept in zip(
+            layer.inference_weights(
+                np.asarray(coef), np.asarray(intercept), dtype, shape=shape
+            )
+            for (layer, shape), coef, intercept in zip(
                 self.weighted_layers(), coefs, intercepts, strict=True
             )
         ]
@@ -130,7 +132,7 @@ class Architecture:
 
     def forward(self, X, weights):
         """Class probabilities of the 2-D ``X``, with ``inference_weights``."""
-        dtype = weights[0][0].dtype if weights else compute_dtype(X)
+        dtype = compute_dtype(X)
         X = np.asarray(X, dtype=dtype)
         chunk = self.chunk_rows(dtype)
         if len(X) <= chunk:
