@@ -41,7 +41,10 @@ def fit_networks(data_path, epochs, train_rows):
     for name, layers in (("LeNet-5", lenet5()), ("ResNet", residual_network())):
         start = time.perf_counter()
         clf = skmnist.NetworkClassifier(
-            layers=layers, epochs=epochs, learning_rate_schedule="cosine", random_state=0
+            layers=layers,
+            epochs=epochs,
+            learning_rate_schedule="cosine",
+            random_state=0,
         ).fit(X, y_train[:train_rows])
         networks[name] = {
             "classifier": clf,
