@@ -114,12 +114,18 @@ def run_floor(port, workers, fd=None):
             )
             for _ in range(workers - 1)
         ]
-        print(f"floor on http://127.0.0.1:{sock.getsockname()[1]}/ (Ctrl-C to stop)",
-              flush=True)
+        print(
+            f"floor on http://127.0.0.1:{sock.getsockname()[1]}/ (Ctrl-C to stop)",
+            flush=True,
+        )
     else:
         sock, children = socket.socket(fileno=fd), []
     config = uvicorn.Config(
-        app, http="httptools", ws="none", lifespan="off", access_log=False,
+        app,
+        http="httptools",
+        ws="none",
+        lifespan="off",
+        access_log=False,
         log_level="warning",
     )
     try:
@@ -138,7 +144,10 @@ class Server:
         self.log_path = Path(log_path)
         with open(log_path, "wb") as log:
             self.process = subprocess.Popen(
-                command, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
                 preexec_fn=self._preexec,
             )
         deadline = time.monotonic() + 120
@@ -180,15 +189,25 @@ class LimitedServer(Server):
 
 
 def serve_command(model_path, *options):
-    return [sys.executable, "-m", "skmnist", "serve", "--model", str(model_path),
-            "--port", "0", *options]
+    return [
+        sys.executable,
+        "-m",
+        "skmnist",
+        "serve",
+        "--model",
+        str(model_path),
+        "--port",
+        "0",
+        *options,
+    ]
 
 
 def start(kind, model_path, log_path):
     if kind.startswith("floor"):
         workers = "2" if kind.endswith("2w") else "1"
-        return Server([sys.executable, __file__, "floor", "--workers", workers],
-                      log_path)
+        return Server(
+            [sys.executable, __file__, "floor", "--workers", workers], log_path
+        )
     options = {
         "serve": (),
         "serve-unbatched": ("--max-batch-images", "1"),
@@ -234,8 +253,7 @@ def label_of(kind, headers, body):
     return int(np.frombuffer(body[size : size + 8], dtype="<i8")[0])
 
 
-async def load(host, port, requests, expected, kind, clients, total, seconds,
-               check):
+async def load(host, port, requests, expected, kind, clients, total, seconds, check):
     latencies, wrong = [], []
     counter = iter(range(total))
     deadline = time.monotonic() + seconds
@@ -280,7 +298,10 @@ async def load(host, port, requests, expected, kind, clients, total, seconds,
 def http_request(path, body, content_type, extra=b""):
     return (
         f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\n"
-        f"Content-Length: {len(body)}\r\n".encode() + extra + b"\r\n" + body
+        f"Content-Length: {len(body)}\r\n".encode()
+        + extra
+        + b"\r\n"
+        + body
     )
 
 
@@ -297,17 +318,27 @@ def make_requests(digits, kind, model_name):
             Image.fromarray(image).save(buffer, format="PNG")
             made.append(http_request("/predict", buffer.getvalue(), "image/png"))
         else:  # as tritonclient sends it: binary input, binary outputs
-            header = json.dumps({
-                "inputs": [{"name": "images", "shape": [1, 28, 28],
+            header = json.dumps(
+                {
+                    "inputs": [
+                        {
+                            "name": "images",
+                            "shape": [1, 28, 28],
                             "datatype": "UINT8",
-                            "parameters": {"binary_data_size": 784}}],
-                "parameters": {"binary_data_output": True},
-            }).encode()
-            made.append(http_request(
-                f"/v2/models/{model_name}/infer", header + image.tobytes(),
-                "application/octet-stream",
-                f"Inference-Header-Content-Length: {len(header)}\r\n".encode(),
-            ))
+                            "parameters": {"binary_data_size": 784},
+                        }
+                    ],
+                    "parameters": {"binary_data_output": True},
+                }
+            ).encode()
+            made.append(
+                http_request(
+                    f"/v2/models/{model_name}/infer",
+                    header + image.tobytes(),
+                    "application/octet-stream",
+                    f"Inference-Header-Content-Length: {len(header)}\r\n".encode(),
+                )
+            )
     return made
 
 
@@ -330,18 +361,40 @@ def throughput(args, model_path, digits, expected_by_kind, tmp):
                     expected = expected_by_kind[body]
                     check = not kind.startswith("floor")
                     # Warm-up: first requests pay for lazy imports and caches.
-                    asyncio.run(load(server.host, server.port, requests, expected,
-                                     body, 4, 200, 60, check))
-                    figures = asyncio.run(load(
-                        server.host, server.port, requests, expected, body,
-                        args.clients, args.requests, args.max_seconds, check,
-                    ))
+                    asyncio.run(
+                        load(
+                            server.host,
+                            server.port,
+                            requests,
+                            expected,
+                            body,
+                            4,
+                            200,
+                            60,
+                            check,
+                        )
+                    )
+                    figures = asyncio.run(
+                        load(
+                            server.host,
+                            server.port,
+                            requests,
+                            expected,
+                            body,
+                            args.clients,
+                            args.requests,
+                            args.max_seconds,
+                            check,
+                        )
+                    )
                     rss = [memory(pid) for pid in server.pids()]
                     figures["rss_mib"] = sum(r for r, _ in rss)
                     figures["peak_rss_mib"] = sum(p for _, p in rss)
                     record[kind][body] = figures
-                    print(f"repeat {repeat + 1} {kind} {body}: {_line(figures)}",
-                          flush=True)
+                    print(
+                        f"repeat {repeat + 1} {kind} {body}: {_line(figures)}",
+                        flush=True,
+                    )
             finally:
                 record[kind]["exit_status"] = server.stop()
         runs.append(record)
@@ -437,7 +490,8 @@ async def slow_heads(host, port, count, seconds):
     return {
         "slow_clients": count,
         "connect_refused": refused,
-        "dropped_by_server_within_s": sorted(closed_at.values())[-1] if closed_at
+        "dropped_by_server_within_s": sorted(closed_at.values())[-1]
+        if closed_at
         else None,
         "dropped_by_server": len(closed_at),
         "health_checks": len(health),
@@ -466,11 +520,17 @@ def abuse(model_path, tmp):
             wall = time.perf_counter() - began
             time.sleep(1)
             rss, peak = memory(server.process.pid)
-            counts = {str(s): statuses.count(s) for s in sorted(set(map(str, statuses)))}
+            counts = {
+                str(s): statuses.count(s) for s in sorted(set(map(str, statuses)))
+            }
             results[name] = {
-                "requests": len(requests), "body_bytes": len(bodies[0]),
-                "statuses": counts, "wall_s": wall,
-                "idle_rss_mib": idle, "peak_rss_mib": peak, "rss_after_mib": rss,
+                "requests": len(requests),
+                "body_bytes": len(bodies[0]),
+                "statuses": counts,
+                "wall_s": wall,
+                "idle_rss_mib": idle,
+                "peak_rss_mib": peak,
+                "rss_after_mib": rss,
             }
             print(f"abuse {name}: {results[name]}", flush=True)
         finally:
@@ -480,7 +540,8 @@ def abuse(model_path, tmp):
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 8192), hard))
     server = LimitedServer(
         serve_command(model_path, "--header-timeout", "10"),
-        Path(tmp) / "abuse-slow.log", files=1024,
+        Path(tmp) / "abuse-slow.log",
+        files=1024,
     )
     try:
         figures = asyncio.run(slow_heads(server.host, server.port, 1100, 15))
@@ -528,11 +589,15 @@ def _line(f):
 
 def report(args, runs):
     print()
-    print(f"{args.clients} clients, {args.requests} single-image requests per "
-          f"phase, {args.repeats} repeats; medians (ratios: to the floor of the "
-          "same repeat, then the median):")
-    print("| server | body | answers/s | p50 ms | p99 ms | RSS MiB | x floor "
-          "answers/s | x floor p99 | failed |")
+    print(
+        f"{args.clients} clients, {args.requests} single-image requests per "
+        f"phase, {args.repeats} repeats; medians (ratios: to the floor of the "
+        "same repeat, then the median):"
+    )
+    print(
+        "| server | body | answers/s | p50 ms | p99 ms | RSS MiB | x floor "
+        "answers/s | x floor p99 | failed |"
+    )
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     summary = {}
     for kind in args.servers:
@@ -546,19 +611,25 @@ def report(args, runs):
 
             floor = "floor-2w" if kind.endswith("2w") else "floor"
             ratios = [
-                (run[kind][body]["throughput_per_s"]
-                 / run[floor]["json"]["throughput_per_s"],
-                 run[kind][body]["p99_ms"] / run[floor]["json"]["p99_ms"])
+                (
+                    run[kind][body]["throughput_per_s"]
+                    / run[floor]["json"]["throughput_per_s"],
+                    run[kind][body]["p99_ms"] / run[floor]["json"]["p99_ms"],
+                )
                 for run in runs
                 if floor in run and "json" in run[floor] and body in run[kind]
             ]
             throughput_ratio = (
-                statistics.median(r for r, _ in ratios) if ratios else None)
+                statistics.median(r for r, _ in ratios) if ratios else None
+            )
             p99_ratio = statistics.median(p for _, p in ratios) if ratios else None
             summary[f"{kind}/{body}"] = {
-                "throughput_per_s": med("throughput_per_s"), "p50_ms": med("p50_ms"),
-                "p99_ms": med("p99_ms"), "rss_mib": med("rss_mib"),
-                "throughput_x_floor": throughput_ratio, "p99_x_floor": p99_ratio,
+                "throughput_per_s": med("throughput_per_s"),
+                "p50_ms": med("p50_ms"),
+                "p99_ms": med("p99_ms"),
+                "rss_mib": med("rss_mib"),
+                "throughput_x_floor": throughput_ratio,
+                "p99_x_floor": p99_ratio,
                 "per_repeat_x_floor": ratios,
             }
             print(
@@ -587,15 +658,20 @@ def main(argv=None):
     parser.add_argument("--model", help="a saved model (default: train one)")
     parser.add_argument("--data", default=default_data_path())
     parser.add_argument("--clients", type=int, default=16)
-    parser.add_argument("--requests", type=int, default=4000,
-                        help="per phase and repeat")
-    parser.add_argument("--max-seconds", type=float, default=120,
-                        help="per phase and repeat")
+    parser.add_argument(
+        "--requests", type=int, default=4000, help="per phase and repeat"
+    )
+    parser.add_argument(
+        "--max-seconds", type=float, default=120, help="per phase and repeat"
+    )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--servers", nargs="+", choices=SERVERS, default=SERVERS)
     parser.add_argument("--bodies", nargs="+", choices=BODIES, default=BODIES)
-    parser.add_argument("--abuse", action="store_true",
-                        help="also measure memory and /health under abuse")
+    parser.add_argument(
+        "--abuse",
+        action="store_true",
+        help="also measure memory and /health under abuse",
+    )
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args(argv)
 
@@ -617,7 +693,9 @@ def main(argv=None):
         expected = {
             "json": model.predict(digits).tolist(),
             "v2": model.predict(digits).tolist(),
-            "png": model.predict(np.stack([read_image_bytes(b) for b in pngs])).tolist(),
+            "png": model.predict(
+                np.stack([read_image_bytes(b) for b in pngs])
+            ).tolist(),
         }
         runs = throughput(args, model_path, digits, expected, tmp)
         results["runs"] = runs
@@ -630,8 +708,10 @@ def main(argv=None):
         Path(args.json).write_text(json.dumps(results, indent=2))
     failed = any(
         figures["failed"]
-        for run in results["runs"] for kind in run.values()
-        for figures in kind.values() if isinstance(figures, dict)
+        for run in results["runs"]
+        for kind in run.values()
+        for figures in kind.values()
+        if isinstance(figures, dict)
     )
     return 1 if failed else 0
 

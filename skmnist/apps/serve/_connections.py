@@ -7,7 +7,9 @@ for long without sending or reading:
 - a request's head (its line and headers) must arrive within
   ``header_timeout`` of the connection opening or of the previous answer, and
   be at most ``max_header_bytes`` (else 431);
-- its body must arrive within ``body_timeout`` of the head;
+- its body must arrive within ``body_timeout`` of the application starting
+  to read it (a request waiting for memory waits on the server, not on the
+  client);
 - an answer that the client does not read for ``body_timeout`` drops it;
 - at most ``max_connections`` are open: a new one closes the connection that
   has been idle, or sending its head, the longest (then the slowest to send
@@ -116,8 +118,11 @@ class _GuardedProtocol(HttpToolsProtocol):
         self.lost = self.loop.create_future()  # done once the connection is gone
         self._timer = None
         self._stall_timer = None
-        self._head_bytes = 0
-        self._had_request = False
+        self._head_bytes = 0  # of the head being parsed: line and headers
+        self._reading_head = False
+        self._head_received = 0  # bytes received while a head is incomplete
+        self._received = 0  # bytes since the connection opened or the last answer
+        self._answered = False  # whether a request of it was answered
         self._refused = False
 
     # -- the connection ----------------------------------------------------
@@ -147,6 +152,12 @@ class _GuardedProtocol(HttpToolsProtocol):
         connection is lost: a stalled write drops it after ``body_timeout``)."""
         if self.flow is not None and not self.closing:
             await self.flow.drain()
+
+    def reading_body(self):
+        """Start the body's clock: the application now reads the body, which
+        must arrive within ``body_timeout``."""
+        if self.phase == _BODY and self._timer is None and not self.closing:
+            self._enter(_BODY, self.limits.body_timeout)
 
     def drop(self, reason):
         """Close the connection and log ``reason``, once."""
@@ -200,7 +211,7 @@ class _GuardedProtocol(HttpToolsProtocol):
         if self.closing or phase != self.phase:
             return
         if phase == _HEAD:
-            if self._had_request and not self._head_bytes:
+            if self._answered and not self._received:
                 self.transport.close()  # idle between requests: not an error
             else:
                 self.refuse(
@@ -241,12 +252,20 @@ class _GuardedProtocol(HttpToolsProtocol):
         if self._refused or self.closing:
             return
         self._unset_keepalive_if_required()
+        self._received += len(data)
         try:
             self.parser.feed_data(data)
+            if self._reading_head:
+                # A header still incomplete: httptools holds it whole.
+                self._head_received += len(data)
+                if self._head_received > self.limits.max_header_bytes:
+                    raise _HeadTooLarge
         except httptools.HttpParserUpgrade:
             pass  # no WebSocket here: the request is answered as plain HTTP
-        except httptools.HttpParserError as exc:
-            if isinstance(exc.__context__, _HeadTooLarge):
+        except (httptools.HttpParserError, _HeadTooLarge) as exc:
+            if isinstance(exc, _HeadTooLarge) or isinstance(
+                exc.__context__, _HeadTooLarge
+            ):
                 self.refuse(
                     431,
                     f"the request head is larger than {self.limits.max_header_bytes} "
@@ -263,7 +282,8 @@ class _GuardedProtocol(HttpToolsProtocol):
     def on_message_begin(self):
         super().on_message_begin()
         self._head_bytes = 0
-        self._had_request = True
+        self._reading_head = True
+        self._head_received = 0
 
     def on_url(self, url):
         self._count_head(len(url))
@@ -274,11 +294,14 @@ class _GuardedProtocol(HttpToolsProtocol):
         super().on_header(name, value)
 
     def on_headers_complete(self):
+        self._reading_head = False
         if self._refused:
             return
         super().on_headers_complete()
         self.scope.setdefault("extensions", {})[EXTENSION] = self
-        self._enter(_BODY, self.limits.body_timeout)
+        # The body's clock starts when the application reads it (see
+        # reading_body): a request waiting for memory is the server's delay.
+        self._enter(_BODY, None)
 
     def on_body(self, body):
         if not self._refused:
@@ -289,12 +312,19 @@ class _GuardedProtocol(HttpToolsProtocol):
             return
         super().on_message_complete()
         self._head_bytes = 0
+        if self.cycle is not None and self.cycle.response_complete:
+            # The rest of the body of a request answered without it (413,
+            # 415...): discarded; the connection waits for its next request.
+            self._received = 0
+            return
         self._enter(_BUSY, None)
 
     def on_response_complete(self):
         super().on_response_complete()
         if self.closing:
             return
+        self._answered = True
+        self._received = 0
         if self.cycle is not None and not self.cycle.response_complete:
             return  # a pipelined request has started: still busy
         self._head_bytes = 0

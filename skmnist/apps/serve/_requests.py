@@ -122,6 +122,8 @@ async def read_body(request, bodies, limits):
         gone=connection.lost if connection is not None else None,
     )
     try:
+        if connection is not None:
+            connection.reading_body()
         chunks, size = [], 0
         while True:
             message = await request.receive()

@@ -41,9 +41,15 @@ DEFAULT_PORT = 8000
 GRACEFUL_SHUTDOWN_SECONDS = 10
 WORKER_START_SECONDS = 180
 DEFAULT_MAX_CONNECTIONS = 1000
+# The kernel's queue of connections not yet accepted, and how many the event
+# loop accepts at once: connections beyond the limit are closed one turn of
+# the loop later, so a burst may hold twice this many descriptors over it.
+ACCEPT_BATCH = 256
 # Files a server process keeps open besides its connections (the socket,
 # the event loop's, the log...), kept free under the descriptor limit.
-_SPARE_FILES = 64
+_SPARE_FILES = 64 + 2 * ACCEPT_BATCH
+# The descriptor limit a server raises its own to, when the system allows.
+_WANTED_FILES = 65536
 # Pillow reads a PNG's text chunks up to 64 MB by default; the server needs none.
 _PNG_TEXT_BYTES = 1024 * 1024
 
@@ -59,7 +65,7 @@ def _bind(host, port):
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(address)
-        sock.listen(2048)
+        sock.listen(ACCEPT_BATCH)
     except OSError:
         sock.close()
         raise
@@ -87,8 +93,39 @@ def _configure_logging():
         log.handlers[:] = [handler]
         log.setLevel(logging.INFO)
         log.propagate = False
-    # asyncio's own complaints (a socket write that failed...) without tracebacks.
-    logging.getLogger("asyncio").addHandler(handler)
+    # asyncio's own complaints (an accept that ran out of descriptors...),
+    # on one line each: what a client can cause logs no traceback.
+    asyncio_log = logging.getLogger("asyncio")
+    asyncio_log.handlers[:] = [handler]
+    asyncio_log.propagate = False
+    asyncio_log.filters[:] = [_one_line]
+
+
+def _one_line(record):
+    if record.exc_info and record.exc_info[1] is not None:
+        error = record.exc_info[1]
+        record.msg = f"{record.getMessage().splitlines()[0]}: {error}"
+        record.args = None
+        record.exc_info = record.exc_text = None
+    return True
+
+
+def _raise_file_limit():
+    """Raise this process's soft descriptor limit toward its hard one: each
+    connection holds a descriptor, and the usual soft limit is 1024."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on Windows
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = (
+        _WANTED_FILES if hard == resource.RLIM_INFINITY else min(hard, _WANTED_FILES)
+    )
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        except (OSError, ValueError):
+            pass
 
 
 def _limit_png_text():
@@ -101,7 +138,8 @@ def _limit_png_text():
 
 
 def default_connection_limit():
-    """1000 connections, or as many as the descriptor limit leaves room for."""
+    """1000 connections, or as many as the descriptor limit leaves room for
+    (a burst of new connections holds more descriptors than connections)."""
     try:
         import resource
     except ImportError:  # pragma: no cover - not on Windows
@@ -109,10 +147,11 @@ def default_connection_limit():
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft == resource.RLIM_INFINITY:
         return DEFAULT_MAX_CONNECTIONS
-    return max(8, min(DEFAULT_MAX_CONNECTIONS, soft - _SPARE_FILES))
+    return max(16, min(DEFAULT_MAX_CONNECTIONS, soft - _SPARE_FILES))
 
 
 def _uvicorn_server(app, limits):
+    _raise_file_limit()
     registry = ConnectionRegistry(limits.max_connections or default_connection_limit())
     config = uvicorn.Config(
         app,
@@ -122,6 +161,7 @@ def _uvicorn_server(app, limits):
         log_config=None,  # the loggers set up above
         access_log=False,  # the application logs each request itself
         timeout_keep_alive=limits.keep_alive_timeout,
+        backlog=ACCEPT_BATCH,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
     return uvicorn.Server(config), registry
