@@ -230,7 +230,7 @@ def test_unread_answers_drop_the_client(server):
     _health_ms(server)
 
 
-# -- clients that leave ---------------------------------------------------------------
+# -- clients that leave ----------------------------------------------------------
 
 
 def test_clients_leaving_mid_body_are_one_line_each(server):
@@ -278,7 +278,7 @@ def test_gone_clients_are_not_computed(server, mnist):
     assert status == 200 and len(answer["predictions"]) == 20
 
 
-# -- memory ----------------------------------------------------------------------------
+# -- memory ---------------------------------------------------------------------
 
 
 def test_memory_of_requests_in_flight_is_bounded(server):
@@ -333,11 +333,12 @@ def test_a_request_larger_than_the_memory_limit_gets_413(server):
     Image.fromarray(image).save(buffer, format="PNG")
     status, headers, answer = server.predict(buffer.getvalue(), "image/png")
     assert status == 413
+    assert {k.lower(): v for k, v in headers.items()}["connection"] == "close"
     assert "more than this server's" in answer["error"]
     assert "--max-request-memory" in answer["error"]
 
 
-# -- malformed requests -----------------------------------------------------------------
+# -- malformed requests ---------------------------------------------------------
 
 
 ZEROS = json.dumps({"pixels": [[0] * 28] * 28}).encode()
@@ -406,7 +407,7 @@ def test_log_has_one_line_per_refusal_and_no_traceback(server):
     assert log.count("refused: 400 invalid HTTP request") == 1
 
 
-# -- the connection limit's choice, without a server --------------------------------
+# -- the connection limit's choice, without a server ----------------------------
 
 
 class _FakeConnection:
