@@ -125,8 +125,10 @@ def _datatype(values):
     kinds = {type(value) for value in values}
     if kinds == {bool}:
         return "BOOL"
-    if kinds == {int} and all(_INT64[0] <= v <= _INT64[1] for v in values):
-        return "INT64"
-    if kinds and kinds <= {int, float}:
+    if kinds == {int}:
+        # Beyond 64 bits, an integer travels as its text.
+        fits = all(_INT64[0] <= v <= _INT64[1] for v in values)
+        return "INT64" if fits else "BYTES"
+    if kinds == {int, float} or kinds == {float}:
         return "FP64"
     return "BYTES"

@@ -33,6 +33,7 @@
     inked = false;
     sent += 1;
     prediction.textContent = "";
+    prediction.classList.remove("long");
     confidence.textContent = "";
     status.textContent = "";
     drawBars({});
@@ -147,6 +148,7 @@
         const index = classes.indexOf(answer.label);
         const label = index >= 0 ? names[index] : String(answer.label);
         prediction.textContent = label;
+        prediction.classList.toggle("long", label.length > 1);
         confidence.textContent =
           `probability ${probabilityOf(answer.probabilities, label).toFixed(3)}`;
         drawBars(answer.probabilities, label);
