@@ -72,6 +72,15 @@ def default_data_path():
     return str(shared) if shared.exists() else None
 
 
+def cpu_seconds(pids):
+    """User and system CPU time of processes, in seconds (Linux)."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def memory(pid):
     """``(VmRSS, VmHWM)`` of a process, in MiB."""
     fields = {}
@@ -103,7 +112,9 @@ def run_floor(port, workers, fd=None):
 
     app = Starlette(routes=[Route("/predict", predict, methods=["POST"])])
     if fd is None:
-        sock = socket.socket()
+        # IPPROTO_TCP, as skmnist serve's socket: asyncio sets TCP_NODELAY on
+        # the connections of a TCP socket only when its protocol says so.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", port))
         sock.listen(2048)
@@ -360,33 +371,26 @@ def throughput(args, model_path, digits, expected_by_kind, tmp):
                     requests = make_requests(digits, body, model_name)
                     expected = expected_by_kind[body]
                     check = not kind.startswith("floor")
+                    phase = (server.host, server.port, requests, expected, body)
                     # Warm-up: first requests pay for lazy imports and caches.
-                    asyncio.run(
-                        load(
-                            server.host,
-                            server.port,
-                            requests,
-                            expected,
-                            body,
-                            4,
-                            200,
-                            60,
-                            check,
-                        )
-                    )
+                    asyncio.run(load(*phase, 4, 200, 60, check))
+                    pids = server.pids()
+                    batches = batch_counts(server, model_name, kind)
+                    cpu = cpu_seconds(pids)
                     figures = asyncio.run(
                         load(
-                            server.host,
-                            server.port,
-                            requests,
-                            expected,
-                            body,
-                            args.clients,
-                            args.requests,
-                            args.max_seconds,
-                            check,
+                            *phase, args.clients, args.requests, args.max_seconds, check
                         )
                     )
+                    # What the server spends per answer, whatever else runs.
+                    figures["server_cpu_ms"] = (
+                        (cpu_seconds(pids) - cpu) * 1e3 / max(1, figures["requests"])
+                    )
+                    if batches is not None:  # images per model call, on average
+                        images, calls = batch_counts(server, model_name, kind)
+                        figures["images_per_batch"] = (images - batches[0]) / max(
+                            1, calls - batches[1]
+                        )
                     rss = [memory(pid) for pid in server.pids()]
                     figures["rss_mib"] = sum(r for r, _ in rss)
                     figures["peak_rss_mib"] = sum(p for _, p in rss)
@@ -399,6 +403,19 @@ def throughput(args, model_path, digits, expected_by_kind, tmp):
                 record[kind]["exit_status"] = server.stop()
         runs.append(record)
     return runs
+
+
+def batch_counts(server, model_name, kind):
+    """``(images, model calls)`` so far, from the V2 statistics (one worker)."""
+    if kind.startswith("floor") or kind.endswith("2w"):
+        return None
+    import http.client
+
+    connection = http.client.HTTPConnection(server.host, server.port, timeout=30)
+    connection.request("GET", f"/v2/models/{model_name}/stats")
+    stats = json.loads(connection.getresponse().read())["model_stats"][0]
+    connection.close()
+    return stats["inference_count"], stats["execution_count"]
 
 
 # -- abuse ------------------------------------------------------------------------
@@ -583,6 +600,8 @@ def _line(f):
         f"{f['requests']} answers in {f['wall_s']:.1f} s "
         f"({f['throughput_per_s']:.0f}/s), p50 {f['p50_ms']:.1f} ms, "
         f"p99 {f['p99_ms']:.1f} ms, max {f['max_ms']:.1f} ms, "
+        f"server CPU {f['server_cpu_ms']:.2f} ms/answer, "
+        f"{f.get('images_per_batch', float('nan')):.1f} images/batch, "
         f"RSS {f['rss_mib']:.0f} MiB, {f['failed']} failed"
     )
 
@@ -595,10 +614,10 @@ def report(args, runs):
         "same repeat, then the median):"
     )
     print(
-        "| server | body | answers/s | p50 ms | p99 ms | RSS MiB | x floor "
-        "answers/s | x floor p99 | failed |"
+        "| server | body | answers/s | p50 ms | p99 ms | server CPU ms/answer | "
+        "RSS MiB | x floor answers/s | x floor p99 | failed |"
     )
-    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     summary = {}
     for kind in args.servers:
         for body in args.bodies:
@@ -627,6 +646,7 @@ def report(args, runs):
                 "throughput_per_s": med("throughput_per_s"),
                 "p50_ms": med("p50_ms"),
                 "p99_ms": med("p99_ms"),
+                "server_cpu_ms": med("server_cpu_ms"),
                 "rss_mib": med("rss_mib"),
                 "throughput_x_floor": throughput_ratio,
                 "p99_x_floor": p99_ratio,
@@ -634,7 +654,8 @@ def report(args, runs):
             }
             print(
                 f"| {kind} | {body} | {med('throughput_per_s'):.0f} | "
-                f"{med('p50_ms'):.1f} | {med('p99_ms'):.1f} | {med('rss_mib'):.0f} | "
+                f"{med('p50_ms'):.1f} | {med('p99_ms'):.1f} | "
+                f"{med('server_cpu_ms'):.2f} | {med('rss_mib'):.0f} | "
                 f"{_ratio(throughput_ratio)} | {_ratio(p99_ratio)} | "
                 f"{sum(r['failed'] for r in runs_)} |"
             )

@@ -62,7 +62,7 @@ from ._limits import (
 )
 from ._model import Predictor, describe_model
 from ._native import (
-    answers_json,
+    AnswerEncoder,
     images_from_json,
     picture_format,
     picture_pixels,
@@ -253,6 +253,7 @@ class _State:
     def __init__(self, predictor, limits, model_name, name, max_batch_images):
         self.predictor = predictor
         self.labels = predictor.labels
+        self.encode = AnswerEncoder(predictor.labels)
         self.limits = limits
         self.model_name = model_name
         self.statistics = Statistics()
@@ -350,7 +351,7 @@ def _routes(state):
                     images, batch = images_from_json(body)
                 job = Job(
                     images=images,
-                    answer=partial(answers_json, state.labels, batch=batch),
+                    answer=partial(state.encode, batch=batch),
                 )
             else:
                 format_ = picture_format(body)
@@ -373,9 +374,7 @@ def _routes(state):
                 )
                 job = Job(
                     images=image[np.newaxis],
-                    answer=partial(
-                        answers_json, state.labels, batch=False, image=image
-                    ),
+                    answer=partial(state.encode, batch=False, image=image),
                 )
             content = await answer_job(request, state.batcher, job)
         except BaseException:

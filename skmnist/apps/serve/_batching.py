@@ -1,9 +1,9 @@
 """Predicting requests together: one model call for the requests waiting.
 
 Each request, once decoded, becomes a :class:`Job`; :class:`Batcher` runs the
-model in one thread of its own on all the jobs that are waiting when it gets
-to them (up to ``max_images`` images at once): while it computes one batch,
-the next one gathers. A lone request waits for nothing; under load, many
+model on all the jobs that are waiting when it gets to them (up to
+``max_images`` images at once): while it computes one batch, the next one
+gathers. A lone request waits for nothing; under load, many
 single-image requests cost one ``predict_proba`` call, whose fixed cost
 (validation, dispatch) dominates for one image. Jobs whose client has gone
 are dropped before they are computed.
@@ -22,6 +22,13 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 __all__ = ["Batcher", "Job", "Statistics"]
+
+# Batches of at most this many images are computed on the event loop itself
+# (a millisecond or two): handing them to the thread would cost more, in
+# wake-ups and in the GIL passed back and forth, than computing them. Larger
+# ones go to the thread, where NumPy's matrix products release the GIL and
+# the loop goes on answering.
+INLINE_IMAGES = 64
 
 
 class Job:
@@ -141,9 +148,12 @@ class Batcher:
             if not batch:
                 continue
             try:
-                answers = await loop.run_in_executor(
-                    self._executor, self._compute, batch
-                )
+                if sum(job.n for job in batch) <= INLINE_IMAGES:
+                    answers = self._compute(batch)
+                else:
+                    answers = await loop.run_in_executor(
+                        self._executor, self._compute, batch
+                    )
             except Exception as exc:  # a failure of the model: each job says so
                 answers = [exc] * len(batch)
             for job, answer in zip(batch, answers, strict=True):

@@ -124,9 +124,24 @@ def _split(model):
             (None, None),
         )
         if isinstance(first, MNISTPreprocessor) and index + 1 < len(steps):
-            # The steps after the preprocessor share its fitted estimators.
-            return first.transform, estimator[index + 1 :].predict_proba
+            rest = [s for _, s in steps[index + 1 :] if s not in (None, "passthrough")]
+            # The steps after the preprocessor share its fitted estimators;
+            # one step alone is called without the pipeline's dispatch.
+            predict = (
+                rest[0].predict_proba
+                if len(rest) == 1
+                else estimator[index + 1 :].predict_proba
+            )
+            # MNISTPreprocessor.transform is x / 255 in float32 once it has
+            # checked the pixels, which the server has checked already (a
+            # subclass may do more: its own transform then).
+            scale = _scale if type(first) is MNISTPreprocessor else first.transform
+            return scale, predict
     return (lambda images: model_input(model, images)), model.predict_proba
+
+
+def _scale(images):
+    return np.divide(images.reshape(len(images), -1), PIXEL_MAX, dtype=np.float32)
 
 
 def describe_model(model, *, name=None, labels=None):

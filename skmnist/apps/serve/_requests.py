@@ -161,18 +161,38 @@ async def off_loop(executor, function, *args):
 
 async def answer_job(request, batcher, job):
     """Submit ``job`` to ``batcher``; its answer, unless the client leaves first."""
-    job.connection = connection_of(request)
+    connection = job.connection = connection_of(request)
     future = await batcher.submit(job)
-    watch = _Watch(request)
+    if connection is None:  # no guarded connection: watch receive() instead
+        watch = _Watch(request)
+        try:
+            await asyncio.wait(
+                {future, watch.future}, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            watch.close()
+        if future.done() and not future.cancelled():
+            return future.result()
+        job.gone = True
+        raise _gone(request)
+
+    # The hot path: no task and no asyncio.wait per request. A lost
+    # connection cancels the answer's future (as the batcher does when it
+    # finds the connection closing).
+    def cancel(_):
+        if not future.done():
+            future.cancel()
+
+    connection.lost.add_done_callback(cancel)
     try:
-        await asyncio.wait({future, watch.future}, return_when=asyncio.FIRST_COMPLETED)
+        return await future
+    except asyncio.CancelledError:
+        if not future.cancelled() or asyncio.current_task().cancelling():
+            raise  # this task is cancelled (the server is stopping)
     finally:
-        watch.close()
-    if future.done() and not future.cancelled():
-        return future.result()
+        connection.lost.remove_done_callback(cancel)
     job.gone = True
-    connection = job.connection
-    if connection is not None and not connection.lost.done():
+    if not connection.lost.done():
         # Dropped as its connection closed: let the server see it closed, so
         # that it sends nothing.
         await asyncio.wait({connection.lost}, timeout=1)

@@ -83,11 +83,7 @@ def _is_loopback(sock):
 
 def _configure_logging():
     handler = logging.StreamHandler()
-    handler.setFormatter(
-        logging.Formatter(
-            "%(asctime)s [%(process)d] %(message)s", datefmt="%Y-%m-%d %H:%M:%S"
-        )
-    )
+    handler.setFormatter(_Formatter("%(asctime)s [%(process)d] %(message)s"))
     for name in ("skmnist.serve", "uvicorn.error"):
         log = logging.getLogger(name)
         log.handlers[:] = [handler]
@@ -99,6 +95,20 @@ def _configure_logging():
     asyncio_log.handlers[:] = [handler]
     asyncio_log.propagate = False
     asyncio_log.filters[:] = [_one_line]
+
+
+class _Formatter(logging.Formatter):
+    """Log lines stamped to the second, the stamp made once a second (a line
+    per request: strftime for each would be a noticeable part of its cost)."""
+
+    _second, _stamp = None, ""
+
+    def formatTime(self, record, datefmt=None):
+        second = int(record.created)
+        if second != self._second:
+            self._second = second
+            self._stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
+        return self._stamp
 
 
 def _one_line(record):
@@ -150,6 +160,17 @@ def default_connection_limit():
     return max(16, min(DEFAULT_MAX_CONNECTIONS, soft - _SPARE_FILES))
 
 
+def _limit_blas_threads():
+    """BLAS on one thread per server process: batches of a few images gain
+    nothing from more, and idle BLAS threads spin on the cores the event loop
+    and the other workers need."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - scikit-learn depends on it
+        return None
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 def _uvicorn_server(app, limits):
     _raise_file_limit()
     registry = ConnectionRegistry(limits.max_connections or default_connection_limit())
@@ -170,6 +191,7 @@ def _uvicorn_server(app, limits):
 def _serve(app, sock, limits):
     """Serve ``app`` on ``sock`` until SIGINT or SIGTERM; the signal's name."""
     server, registry = _uvicorn_server(app, limits)
+    blas = _limit_blas_threads()  # noqa: F841 - in force while it lives
     received = []
     previous = {}
     if threading.current_thread() is threading.main_thread():
