@@ -1,145 +1,143 @@
-"""The Keras side: the fused Adam update, sharing the data, the training loop."""
+"""NetworkClassifier itself (skmnist.networks._network): the presets are
+configurations of it, its ``layers`` parameter, its learning-rate schedule.
 
-import keras
+The contract every network keeps is in ``test_network_contract.py``; the
+layer kinds in ``test_layers.py``.
+"""
+
 import numpy as np
 import pytest
-import tensorflow as tf
+from sklearn.base import clone
+from sklearn.datasets import load_digits
 
-from skmnist._utils.memory import aligned_empty as _aligned_empty
-from skmnist.training import _keras as _network
-
-
-def _train_with(optimizer, X, y):
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential(
-        [
-            keras.Input((X.shape[1],)),
-            keras.layers.Dense(16, activation="relu"),
-            keras.layers.Dense(3, activation="softmax"),
-        ]
-    )
-    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy")
-    model.fit(X, y, batch_size=32, epochs=3, shuffle=False, verbose=0)
-    return model
-
-
-@pytest.mark.parametrize("amsgrad", [False, True])
-def test_fused_adam_matches_keras_adam(amsgrad):
-    rng = np.random.default_rng(0)
-    X = rng.random((256, 20), dtype=np.float32)
-    y = rng.integers(0, 3, 256)
-    ours = _train_with(_network.FusedAdam(0.01, amsgrad=amsgrad), X, y)
-    keras_ = _train_with(keras.optimizers.Adam(0.01, amsgrad=amsgrad), X, y)
-
-    assert int(ours.optimizer.iterations) == int(keras_.optimizer.iterations) == 24
-    # The same formula in another order of operations: equal up to rounding,
-    # for the weights and for the moments kept for continued training.
-    for a, b in zip(ours.get_weights(), keras_.get_weights(), strict=True):
-        np.testing.assert_allclose(a, b, rtol=0, atol=1e-5)
-    for a, b in zip(ours.optimizer.variables, keras_.optimizer.variables, strict=True):
-        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=0, atol=1e-5)
-    assert not np.array_equal(
-        ours.get_weights()[0], _train_with("sgd", X, y).get_weights()[0]
-    )
-
-
-def test_aligned_float32_data_is_shared_not_copied():
-    X = _aligned_empty((100, 8), np.float32)
-    X[:] = 1.0
-    tensor = _network._float32_tensor(X)
-    X[3, 4] = 7.0  # visible through the tensor: the memory is the same
-    assert float(tensor[3, 4]) == 7.0
-
-
-@pytest.mark.parametrize(
-    "make",
-    [
-        lambda a: a.astype(np.float64),  # another dtype
-        lambda a: a[:, ::2],  # not contiguous
-        lambda a: _misaligned(a),  # not on a 64-byte boundary
-        lambda a: _read_only(a),  # NumPy exports no read-only array
-    ],
+import skmnist
+from skmnist import MNISTCNNClassifier, MNISTMLPClassifier, NetworkClassifier
+from skmnist.layers import (
+    Conv2D,
+    Dense,
+    Dropout,
+    Flatten,
+    MaxPool2D,
+    RandomShift,
 )
-def test_other_arrays_are_copied(make):
-    base = _aligned_empty((64, 8), np.float32)
-    base[:] = np.arange(8, dtype=np.float32)
-    X = make(base)
-    tensor = _network._float32_tensor(X)
-    assert tensor.dtype == tf.float32
-    np.testing.assert_array_equal(tensor.numpy(), X.astype(np.float32))
-    if X.flags.writeable:
-        X[0, 0] = 99.0
-        assert float(tensor[0, 0]) != 99.0
 
 
-def _misaligned(a):
-    buffer = _aligned_empty((a.size + 1,), np.float32)
-    out = buffer[1:].reshape(a.shape)  # 4 bytes past an aligned start
-    out[:] = a
-    assert out.ctypes.data % 64 != 0
-    return out
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return (X / 16).astype(np.float32)[:600], y[:600]
 
 
-def _read_only(a):
-    a = a.copy()
-    a.flags.writeable = False
-    return a
+def _same_fit(a, b, X, y):
+    a.fit(X, y)
+    b.fit(X, y)
+    assert a.architecture_ == b.architecture_
+    for wa, wb in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_, strict=True):
+        np.testing.assert_array_equal(wa, wb)
+    assert a.history_ == b.history_
 
 
-def _small_network_and_data(mnist_small, width):
-    (X, y), _ = mnist_small
-    X, y = np.asarray(X, dtype=np.float32), np.asarray(y, dtype=np.int64)
-    architecture = [
-        {"kind": "dense", "units": width, "activation": "relu"},
-        {"kind": "dropout", "rate": 0.2},
-        {"kind": "dense", "units": 10, "activation": "softmax"},
-    ]
-    model = _network.build_model(architecture, 784, np.random.RandomState(0), "mlp")
-    return _network.compile_model(model, "adam", 0.001), X, y
-
-
-def _constant(progress):
-    return 0.001
-
-
-def test_training_loop_reports_what_keras_fit_would(mnist_small):
-    model, X, y = _small_network_and_data(mnist_small, width=32)
-    batches = _network.Batches(X, y, None, np.arange(len(X)), 128, True, seed=1)
-    seen = []
-    history = _network.train(
-        model,
-        batches,
+def test_the_mlp_is_a_network_classifier_preset(digits):
+    X, y = digits
+    preset = MNISTMLPClassifier(hidden_layer_sizes=(16, 8), epochs=3, random_state=0)
+    network = NetworkClassifier(
+        layers=[
+            Dense(16, activation="relu"),
+            Dropout(0.2),
+            Dense(8, activation="relu"),
+            Dropout(0.2),
+        ],
         epochs=3,
-        verbose=0,
-        learning_rate=_constant,
-        validation_data=(X[:500], y[:500]),
-        on_epoch_end=lambda logs: seen.append(logs) or len(seen) == 2,
+        random_state=0,
     )
-
-    assert set(history) == {"accuracy", "loss", "val_loss", "val_accuracy"}
-    assert all(len(values) == 2 for values in history.values())  # stopped at 2
-    assert [logs["loss"] for logs in seen] == history["loss"]
-    assert history["loss"][1] < history["loss"][0]
-    assert int(model.optimizer.iterations) == 2 * batches.n_batches
-    # Validation figures are those of Keras's own evaluate on the same rows.
-    loss, accuracy = model.evaluate(X[:500], y[:500], verbose=0)
-    assert history["val_loss"][-1] == pytest.approx(loss, rel=1e-5)
-    assert history["val_accuracy"][-1] == pytest.approx(accuracy, abs=1e-6)
+    assert isinstance(preset, NetworkClassifier)
+    _same_fit(preset, network, X, y)
 
 
-def test_later_calls_reuse_the_traced_training_function(mnist_small):
-    # partial_fit calls (a Hyperband search makes many) must not pay for a
-    # new trace each time, whatever the number of rows.
-    model, X, y = _small_network_and_data(mnist_small, width=16)
-    for n, seed in [(300, 1), (1000, 2), (257, 3)]:
-        batches = _network.Batches(X[:n], y[:n], None, np.arange(n), 128, True, seed)
-        _network.train(model, batches, epochs=1, verbose=0, learning_rate=_constant)
-    functions = model.__dict__["_skmnist_functions"]
-    assert list(functions) == [("training_steps", 128, False)]
-    assert functions["training_steps", 128, False].experimental_get_tracing_count() == 1
-    assert int(model.optimizer.iterations) == 3 + 8 + 3
+def test_the_convnet_is_a_network_classifier_preset(digits):
+    X, y = digits
+    preset = MNISTCNNClassifier(
+        filters=(4, 8), dense_units=(8,), epochs=3, random_state=0
+    )
+    network = NetworkClassifier(
+        layers=[
+            RandomShift(2),
+            Conv2D(4, 3, activation="relu"),
+            MaxPool2D(2),
+            Conv2D(8, 3, activation="relu"),
+            MaxPool2D(2),
+            Flatten(),
+            Dropout(0.5),
+            Dense(8, activation="relu"),
+            Dropout(0.5),
+        ],
+        learning_rate_schedule="cosine",
+        learning_rate=0.002,
+        epochs=3,
+        random_state=0,
+    )
+    _same_fit(preset, network, X, y)
 
-    weights = np.ones(100, dtype=np.float32)
-    batches = _network.Batches(X[:100], y[:100], weights, np.arange(100), 50, True, 4)
-    _network.train(model, batches, epochs=1, verbose=0, learning_rate=_constant)
-    assert ("training_steps", 50, True) in functions  # another signature, traced anew
+
+def test_the_default_network_is_the_tutorials(digits):
+    X, y = digits
+    network = NetworkClassifier(epochs=1, random_state=0).fit(X, y)
+    preset = MNISTMLPClassifier(epochs=1, random_state=0).fit(X, y)
+    assert network.architecture_ == preset.architecture_
+    np.testing.assert_array_equal(network.predict_proba(X), preset.predict_proba(X))
+
+
+def test_no_layers_is_softmax_regression(digits):
+    X, y = digits
+    clf = NetworkClassifier(layers=[], epochs=2, random_state=0).fit(X, y)
+    assert clf.architecture_ == [
+        {"kind": "dense", "units": 10, "activation": "softmax"}
+    ]
+    assert [coef.shape for coef in clf.coefs_] == [(64, 10)]
+
+
+def test_layers_that_are_not_layers_are_refused_before_anything_changes(digits):
+    X, y = digits
+    clf = NetworkClassifier(layers=[Dense(4)], epochs=1, random_state=0).fit(X, y)
+    before = clf.coefs_[0].copy()
+    with pytest.raises(ValueError, match=r"layers\[1\] is 'relu', not a layer"):
+        clf.set_params(layers=[Dense(4), "relu"]).fit(X, y)
+    with pytest.raises(ValueError, match="'layers' parameter"):
+        clf.set_params(layers="dense").fit(X, y)
+    np.testing.assert_array_equal(clf.coefs_[0], before)
+
+
+def test_layers_are_values_clone_keeps_them_equal_and_fit_never_changes_them(digits):
+    X, y = digits
+    layers = [Conv2D(4, 3, padding="same", activation="relu"), Flatten()]
+    clf = NetworkClassifier(layers=layers, epochs=1, random_state=0)
+    copy = clone(clf)
+    assert copy.layers == layers and copy.layers[0] is not layers[0]
+    configs = [layer.get_config() for layer in layers]
+    clf.fit(X, y)
+    assert [layer.get_config() for layer in layers] == configs
+
+
+def test_the_cosine_schedule_ends_low_and_partial_fit_keeps_the_rate(digits):
+    X, y = digits
+    clf = NetworkClassifier(
+        layers=[Dense(8)], learning_rate_schedule="cosine", epochs=4, random_state=0
+    ).fit(X, y)
+    rate = float(clf._keras_model().optimizer.learning_rate.numpy())
+    # 600 rows are 5 batches an epoch, all in one call into TensorFlow: the
+    # rate of the last epoch's call is taken at its middle, 17.5 of 20 steps.
+    expected = 0.001 * 0.5 * (1 + np.cos(np.pi * 17.5 / 20))
+    assert rate == pytest.approx(expected, rel=1e-6)
+    assert rate < 0.05 * clf.learning_rate
+    clf.partial_fit(X, y)
+    rate = clf._keras_model().optimizer.learning_rate.numpy()
+    assert rate == np.float32(0.001)
+
+
+def test_named_networks_build_network_classifiers_with_their_defaults():
+    lenet = skmnist.make_mnist_pipeline("lenet5", epochs=2)[-1]
+    assert type(lenet) is NetworkClassifier
+    assert lenet.epochs == 2 and lenet.learning_rate_schedule == "cosine"
+    assert lenet.layers == skmnist.networks.lenet5()
+    with pytest.raises(ValueError, match="network must be one of"):
+        skmnist.make_mnist_pipeline("alexnet")

@@ -22,6 +22,7 @@ import time
 
 import numpy as np
 
+from .._registry import registered_networks
 from ._model_input import is_pickle_path, load_model, model_input
 
 
@@ -105,10 +106,13 @@ def build_parser():
     )
     train.add_argument(
         "--network",
-        choices=("mlp", "cnn"),
+        choices=sorted(registered_networks()),
         default="mlp",
-        help="mlp: the tutorial's multi-layer perceptron (MNISTMLPClassifier); "
-        "cnn: a convolutional network (MNISTCNNClassifier) (default: %(default)s)",
+        help="; ".join(
+            f"{name}: {description}"
+            for name, description in registered_networks().items()
+        )
+        + " (default: %(default)s)",
     )
     train.add_argument(
         "--data",
@@ -201,46 +205,19 @@ def build_parser():
 
     serve = commands.add_parser(
         "serve",
-        help="serve a saved model over HTTP: a drawing pad and a JSON API",
+        help="serve a saved model over HTTP: a drawing pad, a JSON API and the "
+        "Open Inference Protocol",
         description="Serve a saved model over HTTP until Ctrl-C or SIGTERM: "
         "GET / is a drawing pad for the browser, POST /predict classifies a "
         'JSON body {"pixels": [[...28 rows of 28 values...]]} or a PNG or '
         "JPEG picture (converted as `skmnist predict` converts files), GET "
-        "/health and GET /model describe the server and the model. Logs one "
-        'line per request. Needs the serve extra (pip install "skmnist[serve]").',
+        "/health and GET /model describe the server and the model, and /v2/... "
+        "speaks the Open Inference Protocol (KServe V2). Logs one line per "
+        'request. Needs the serve extra (pip install "skmnist[serve]").',
     )
-    serve.add_argument(
-        "--model",
-        required=True,
-        metavar="FILE",
-        help="a model saved with skmnist.save (or, with --trust-pickle, a "
-        "*.joblib/*.pkl/*.pickle file)",
-    )
-    serve.add_argument(
-        "--host",
-        default="127.0.0.1",
-        help="address to listen on (default: %(default)s, this machine only; "
-        "0.0.0.0 for every interface)",
-    )
-    serve.add_argument(
-        "--port",
-        type=_port,
-        default=8000,
-        help="TCP port (default: %(default)s; 0 picks a free one)",
-    )
-    serve.add_argument(
-        "--max-body-bytes",
-        type=_positive_int,
-        default=4 * 1024 * 1024,
-        metavar="N",
-        help="refuse larger request bodies with 413 (default: %(default)s)",
-    )
-    serve.add_argument(
-        "--trust-pickle",
-        action="store_true",
-        help="allow a joblib/pickle model file: loading one runs code from it, "
-        "so only pass this for files you trust",
-    )
+    from .serve._options import add_serve_arguments
+
+    add_serve_arguments(serve)
     serve.set_defaults(handler=_serve)
 
     export = commands.add_parser(
@@ -320,25 +297,16 @@ def _predict(args):
 
 
 def _serve(args):
-    from pathlib import Path
-
     if is_pickle_path(args.model) and not args.trust_pickle:
         raise ValueError(
             f"{args.model} is a joblib/pickle file, which runs code when loaded: "
             "pass --trust-pickle if you trust it, or convert it with skmnist.save"
         )
     try:
-        from .serve._app import run_server
+        from .serve._runner import run_from_arguments
     except ImportError as exc:
         raise ValueError(str(exc)) from exc
-    model = load_model(args.model)
-    return run_server(
-        model,
-        host=args.host,
-        port=args.port,
-        max_body_bytes=args.max_body_bytes,
-        name=Path(args.model).name,
-    )
+    return run_from_arguments(args, load_model(args.model))
 
 
 def _label_text(label):

@@ -1,0 +1,146 @@
+"""The Keras side (skmnist.training): the fused Adam update, sharing the data,
+the training loop and the trainer's weights and state."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from skmnist._utils.memory import aligned_empty as _aligned_empty
+from skmnist.layers import Dense, Dropout
+from skmnist.networks._architecture import network_configs
+from skmnist.training import Trainer, _keras, _loop
+
+
+def _train_with(optimizer, X, y):
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((X.shape[1],)),
+            keras.layers.Dense(16, activation="relu"),
+            keras.layers.Dense(3, activation="softmax"),
+        ]
+    )
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy")
+    model.fit(X, y, batch_size=32, epochs=3, shuffle=False, verbose=0)
+    return model
+
+
+@pytest.mark.parametrize("amsgrad", [False, True])
+def test_fused_adam_matches_keras_adam(amsgrad):
+    rng = np.random.default_rng(0)
+    X = rng.random((256, 20), dtype=np.float32)
+    y = rng.integers(0, 3, 256)
+    ours = _train_with(_keras.FusedAdam(0.01, amsgrad=amsgrad), X, y)
+    keras_ = _train_with(keras.optimizers.Adam(0.01, amsgrad=amsgrad), X, y)
+
+    assert int(ours.optimizer.iterations) == int(keras_.optimizer.iterations) == 24
+    # The same formula in another order of operations: equal up to rounding,
+    # for the weights and for the moments kept for continued training.
+    for a, b in zip(ours.get_weights(), keras_.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-5)
+    for a, b in zip(ours.optimizer.variables, keras_.optimizer.variables, strict=True):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=0, atol=1e-5)
+    assert not np.array_equal(
+        ours.get_weights()[0], _train_with("sgd", X, y).get_weights()[0]
+    )
+
+
+def test_aligned_float32_data_is_shared_not_copied():
+    X = _aligned_empty((100, 8), np.float32)
+    X[:] = 1.0
+    tensor = _loop._float32_tensor(X)
+    X[3, 4] = 7.0  # visible through the tensor: the memory is the same
+    assert float(tensor[3, 4]) == 7.0
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda a: a.astype(np.float64),  # another dtype
+        lambda a: a[:, ::2],  # not contiguous
+        lambda a: _misaligned(a),  # not on a 64-byte boundary
+        lambda a: _read_only(a),  # NumPy exports no read-only array
+    ],
+)
+def test_other_arrays_are_copied(make):
+    base = _aligned_empty((64, 8), np.float32)
+    base[:] = np.arange(8, dtype=np.float32)
+    X = make(base)
+    tensor = _loop._float32_tensor(X)
+    assert tensor.dtype == tf.float32
+    np.testing.assert_array_equal(tensor.numpy(), X.astype(np.float32))
+    if X.flags.writeable:
+        X[0, 0] = 99.0
+        assert float(tensor[0, 0]) != 99.0
+
+
+def _misaligned(a):
+    buffer = _aligned_empty((a.size + 1,), np.float32)
+    out = buffer[1:].reshape(a.shape)  # 4 bytes past an aligned start
+    out[:] = a
+    assert out.ctypes.data % 64 != 0
+    return out
+
+
+def _read_only(a):
+    a = a.copy()
+    a.flags.writeable = False
+    return a
+
+
+def _small_network_and_data(mnist_small, width):
+    (X, y), _ = mnist_small
+    X, y = np.asarray(X, dtype=np.float32), np.asarray(y, dtype=np.int64)
+    architecture = network_configs(
+        [Dense(width, activation="relu"), Dropout(0.2)], 784, 10
+    )
+    trainer = Trainer(architecture, 784, np.random.RandomState(0), "mlp", "adam", 0.001)
+    return trainer.model, X, y
+
+
+def _constant(progress):
+    return 0.001
+
+
+def test_training_loop_reports_what_keras_fit_would(mnist_small):
+    model, X, y = _small_network_and_data(mnist_small, width=32)
+    batches = _loop.Batches(X, y, None, np.arange(len(X)), 128, True, seed=1)
+    seen = []
+    history = _loop.train(
+        model,
+        batches,
+        epochs=3,
+        verbose=0,
+        learning_rate=_constant,
+        validation_data=(X[:500], y[:500]),
+        on_epoch_end=lambda logs: seen.append(logs) or len(seen) == 2,
+    )
+
+    assert set(history) == {"accuracy", "loss", "val_loss", "val_accuracy"}
+    assert all(len(values) == 2 for values in history.values())  # stopped at 2
+    assert [logs["loss"] for logs in seen] == history["loss"]
+    assert history["loss"][1] < history["loss"][0]
+    assert int(model.optimizer.iterations) == 2 * batches.n_batches
+    # Validation figures are those of Keras's own evaluate on the same rows.
+    loss, accuracy = model.evaluate(X[:500], y[:500], verbose=0)
+    assert history["val_loss"][-1] == pytest.approx(loss, rel=1e-5)
+    assert history["val_accuracy"][-1] == pytest.approx(accuracy, abs=1e-6)
+
+
+def test_later_calls_reuse_the_traced_training_function(mnist_small):
+    # partial_fit calls (a Hyperband search makes many) must not pay for a
+    # new trace each time, whatever the number of rows.
+    model, X, y = _small_network_and_data(mnist_small, width=16)
+    for n, seed in [(300, 1), (1000, 2), (257, 3)]:
+        batches = _loop.Batches(X[:n], y[:n], None, np.arange(n), 128, True, seed)
+        _loop.train(model, batches, epochs=1, verbose=0, learning_rate=_constant)
+    functions = model.__dict__["_skmnist_functions"]
+    assert list(functions) == [("training_steps", 128, False)]
+    assert functions["training_steps", 128, False].experimental_get_tracing_count() == 1
+    assert int(model.optimizer.iterations) == 3 + 8 + 3
+
+    weights = np.ones(100, dtype=np.float32)
+    batches = _loop.Batches(X[:100], y[:100], weights, np.arange(100), 50, True, 4)
+    _loop.train(model, batches, epochs=1, verbose=0, learning_rate=_constant)
+    assert ("training_steps", 50, True) in functions  # another signature, traced anew
