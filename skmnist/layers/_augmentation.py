@@ -64,15 +64,16 @@ def keras_random_shift():
     Keras's own tools once skmnist's training side is imported.
     """
     import keras
-    import tensorflow as tf
+    from keras import ops
 
     @keras.saving.register_keras_serializable(package="skmnist")
     class RandomShift(keras.layers.Layer):
         """Each training image moved by a random whole number of pixels.
 
-        Two batched gathers from the zero-padded images, a fraction of the
-        cost of Keras's ``RandomTranslation`` (an image transform per image).
-        The identity at inference.
+        Two batched gathers from the zero-padded images (rows, then
+        columns), a fraction of the cost of Keras's ``RandomTranslation`` (an
+        image transform per image). Written with ``keras.ops``, so it runs on
+        every backend. The identity at inference.
         """
 
         def __init__(self, max_shift, seed=None, **kwargs):
@@ -87,14 +88,15 @@ def keras_random_shift():
             k = self.max_shift
             height, width = images.shape[1], images.shape[2]
             shifts = keras.random.randint(
-                (tf.shape(images)[0], 2), -k, k + 1, seed=self.seed_generator
+                (ops.shape(images)[0], 2), -k, k + 1, seed=self.seed_generator
             )
-            shifts = tf.cast(shifts, tf.int32) + k
-            padded = tf.pad(images, [[0, 0], [k, k], [k, k], [0, 0]])
-            rows = shifts[:, :1] + tf.range(height)[None]
-            columns = shifts[:, 1:] + tf.range(width)[None]
-            shifted = tf.gather(padded, rows, axis=1, batch_dims=1)
-            return tf.gather(shifted, columns, axis=2, batch_dims=1)
+            # Each image's window starts at its shift plus k in the padded image.
+            shifts = ops.cast(shifts, "int32") + k
+            padded = ops.pad(images, [[0, 0], [k, k], [k, k], [0, 0]])
+            rows = shifts[:, :1] + ops.arange(height, dtype="int32")[None]
+            columns = shifts[:, 1:] + ops.arange(width, dtype="int32")[None]
+            shifted = ops.take_along_axis(padded, rows[:, :, None, None], axis=1)
+            return ops.take_along_axis(shifted, columns[:, None, :, None], axis=2)
 
         def compute_output_shape(self, input_shape):
             return input_shape

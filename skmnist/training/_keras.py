@@ -1,14 +1,64 @@
-"""Keras and its backend, imported quietly, with thread pools sized to the process.
+"""Keras and the backend it is configured with, imported quietly, pools sized.
 
-Importing this module is what loads TensorFlow: the estimators import the
-training side only to train, so ``import skmnist``, prediction and unpickling
-stay free of it. It also holds the optimizers skmnist trains with.
+skmnist trains on the backend Keras is configured with (``KERAS_BACKEND`` or
+``keras.json``, as for any Keras program) and never changes it:
+TensorFlow, JAX or PyTorch. Importing this module is what loads that
+backend: the estimators import the training side only to train, so
+``import skmnist``, prediction and unpickling stay free of every backend.
+Only the configured backend is imported (TensorFlow imported before
+PyTorch's compiler stack crashes the process). The backend's own training
+step lives in ``_step_<backend>.py`` (:data:`STEP`); this module also holds
+the optimizers skmnist trains with.
 """
 
 import contextlib
+import importlib
+import json
 import logging
 import os
 import sys
+
+SUPPORTED_BACKENDS = ("tensorflow", "jax", "torch")
+
+
+def configured_backend():
+    """The backend Keras uses (or will), read as Keras reads it, importing nothing."""
+    if "keras" in sys.modules:
+        return sys.modules["keras"].backend.backend()
+    name = os.environ.get("KERAS_BACKEND")
+    if name:
+        return name
+    home = os.environ.get("KERAS_HOME") or os.path.join(
+        os.path.expanduser("~"), ".keras"
+    )
+    try:
+        with open(os.path.join(home, "keras.json")) as f:
+            return json.load(f).get("backend", "tensorflow")
+    except (OSError, ValueError, AttributeError):
+        return "tensorflow"
+
+
+def _cores_given():
+    """How many cores this process was given, or None to keep the backend's default.
+
+    joblib's workers (loky, and so GridSearchCV with ``n_jobs``) and Dask's
+    set ``OMP_NUM_THREADS`` to their share of the machine; a CPU affinity mask
+    narrower than the machine says the same; ``SKMNIST_NUM_THREADS`` overrides
+    both. TensorFlow and JAX read none of these, and their pools, sized to
+    every core in every worker, oversubscribe the machine.
+    """
+    for variable in ("SKMNIST_NUM_THREADS", "OMP_NUM_THREADS"):
+        value = os.environ.get(variable, "")
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    if hasattr(os, "sched_getaffinity"):
+        allowed = len(os.sched_getaffinity(0))
+        if allowed < (os.cpu_count() or allowed):
+            return allowed
+    return None
+
+
+# -- TensorFlow ----------------------------------------------------------------
 
 
 @contextlib.contextmanager
@@ -33,17 +83,6 @@ def _native_stderr_silenced():
         os.close(devnull)
 
 
-# Later INFO and WARNING messages (retracing notes and the like) obey this
-# variable; a value the user set on purpose wins.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-with _native_stderr_silenced():
-    import tensorflow as tf
-
-    tf.config.list_physical_devices()  # the CUDA probe, while silenced
-
-import keras  # noqa: E402
-
-
 class _HideRetracingNotes(logging.Filter):
     """Drop TensorFlow's "triggered tf.function retracing" warnings.
 
@@ -56,81 +95,120 @@ class _HideRetracingNotes(logging.Filter):
         return "triggered tf.function retracing" not in record.getMessage()
 
 
-tf.get_logger().addFilter(_HideRetracingNotes())
+def _prepare_tensorflow(threads):
+    # Later INFO and WARNING messages (retracing notes and the like) obey this
+    # variable; a value the user set on purpose wins.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    with _native_stderr_silenced():
+        import tensorflow as tf
 
-
-def _cores_given():
-    """How many cores this process was given, or None to keep TensorFlow's default.
-
-    joblib's workers (loky, and so GridSearchCV with ``n_jobs``) and Dask's
-    set ``OMP_NUM_THREADS`` to their share of the machine; a CPU affinity mask
-    narrower than the machine says the same. TensorFlow reads neither, and its
-    pools, sized to every core in every worker, oversubscribe the machine.
-    """
-    for variable in ("SKMNIST_NUM_THREADS", "OMP_NUM_THREADS"):
-        value = os.environ.get(variable, "")
-        if value.isdigit() and int(value) > 0:
-            return int(value)
-    if hasattr(os, "sched_getaffinity"):
-        allowed = len(os.sched_getaffinity(0))
-        if allowed < (os.cpu_count() or allowed):
-            return allowed
-    return None
-
-
-def _size_thread_pools(threads):
+        tf.config.list_physical_devices()  # the CUDA probe, while silenced
+    tf.get_logger().addFilter(_HideRetracingNotes())
     # The pools can be sized only before TensorFlow runs its first operation;
     # if the user's code ran one already, their configuration stands.
+    if threads is not None:
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(threads)
+        except RuntimeError:
+            pass
+
+
+# -- JAX -----------------------------------------------------------------------
+
+
+def _prepare_jax(threads):
+    """Start JAX's CPU client with ``threads`` threads, the environment untouched.
+
+    XLA's CPU client sizes its pools from the environment variable ``NPROC``
+    (or else the affinity mask) once, when it starts. ``NPROC`` is set only
+    while it starts and put back, so nothing leaks into the user's process or
+    its children. A client the user's code started already is left alone.
+    """
     if threads is None:
         return
+    import jax
+    from jax._src import xla_bridge
+
+    if xla_bridge.backends_are_initialized():
+        return
+    saved = os.environ.get("NPROC")
+    os.environ["NPROC"] = str(threads)
     try:
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(threads)
-    except RuntimeError:
-        pass
+        jax.devices()
+    finally:
+        if saved is None:
+            del os.environ["NPROC"]
+        else:
+            os.environ["NPROC"] = saved
 
 
-_size_thread_pools(_cores_given())
+# -- PyTorch -------------------------------------------------------------------
 
 
-class FusedAdam(keras.optimizers.Adam):
-    """Keras's Adam, each variable's update done by one fused TensorFlow kernel.
+def _prepare_torch(threads):
+    """Import PyTorch with sleeping OpenMP threads, its pool sized.
 
-    Keras writes Adam's update as about ten element-wise operations per
-    variable, each a pass over memory and a dispatch of its own; TensorFlow's
-    ``ResourceApplyAdam`` computes the same formula (the bias-corrected step
-    ``lr * sqrt(1 - beta_2**t) / (1 - beta_1**t)`` and ``epsilon`` outside the
-    square root) in one pass. On the tutorial network this took about a sixth
-    off each training step in A/B timings of the step alone. The
-    state lives in Keras's own variables (``iterations``, the momentums and
-    velocities), so saving, loading and continuing training are unchanged;
-    AMSGrad uses Keras's code.
+    PyTorch's OpenMP threads spin while they wait for each other: when
+    another process holds one of the cores a step takes many times as long
+    (``benchmarks/bench_fit.py``). ``OMP_WAIT_POLICY=PASSIVE`` makes them
+    sleep instead; OpenMP reads it once, as PyTorch is imported, so it is set
+    only around that import (unless the user set it or imported PyTorch).
+    PyTorch reads ``OMP_NUM_THREADS`` and the affinity mask itself; only
+    ``SKMNIST_NUM_THREADS`` needs ``torch.set_num_threads``.
     """
+    if "torch" not in sys.modules and "OMP_WAIT_POLICY" not in os.environ:
+        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+        try:
+            import torch
+        finally:
+            del os.environ["OMP_WAIT_POLICY"]
+    import torch
 
-    def update_step(self, gradient, variable, learning_rate):
-        if self.amsgrad:
-            return super().update_step(gradient, variable, learning_rate)
-        dtype = variable.dtype
-        step = tf.cast(self.iterations + 1, dtype)
-        index = self._get_variable_index(variable)
-        beta_1 = tf.cast(self.beta_1, dtype)
-        beta_2 = tf.cast(self.beta_2, dtype)
-        tf.raw_ops.ResourceApplyAdam(
-            var=variable.handle,
-            m=self._momentums[index].value.handle,
-            v=self._velocities[index].value.handle,
-            beta1_power=tf.pow(beta_1, step),
-            beta2_power=tf.pow(beta_2, step),
-            lr=tf.cast(learning_rate, dtype),
-            beta1=beta_1,
-            beta2=beta_2,
-            epsilon=tf.cast(self.epsilon, dtype),
-            grad=tf.cast(gradient, dtype),
+    if threads is not None and (
+        os.environ.get("SKMNIST_NUM_THREADS") or torch.get_num_threads() > threads
+    ):
+        torch.set_num_threads(threads)
+
+
+_PREPARE = {
+    "tensorflow": _prepare_tensorflow,
+    "jax": _prepare_jax,
+    "torch": _prepare_torch,
+}
+
+if "keras" not in sys.modules and configured_backend() in _PREPARE:
+    _PREPARE[configured_backend()](_cores_given())
+
+import keras  # noqa: E402
+
+BACKEND = keras.backend.backend()
+
+
+def step_module():
+    """The training step of the configured backend (``_step_<backend>``).
+
+    Raises ``RuntimeError`` for a backend skmnist cannot train on; building
+    a network (``to_keras``, ``summary``) works on any backend.
+    """
+    if BACKEND not in SUPPORTED_BACKENDS:
+        raise RuntimeError(
+            "skmnist trains with Keras's tensorflow, jax or torch backend; Keras "
+            f"is configured with {BACKEND!r} (KERAS_BACKEND or keras.json)"
         )
+    return importlib.import_module(f"._step_{BACKEND}", __package__)
+
+
+def _fused_adam():
+    """The backend's fused Adam (Keras's update in fewer passes), or Keras's."""
+    if BACKEND in ("tensorflow", "torch"):
+        return step_module().FusedAdam
+    # JAX: XLA fuses Keras's own update inside the compiled training step.
+    return keras.optimizers.Adam
 
 
 KERAS_OPTIMIZERS = {
-    "adam": FusedAdam,
+    "adam": _fused_adam(),
     "adamw": keras.optimizers.AdamW,
     "rmsprop": keras.optimizers.RMSprop,
     "sgd": keras.optimizers.SGD,

@@ -9,12 +9,15 @@ touches Keras. Each layer kind builds its own Keras layer
 kind a layer is.
 """
 
+import contextlib
+import warnings
+
 import numpy as np
 
 from .._utils.random import draw_seed
 from ..layers import layer_from_config, registered_kinds
 from . import _loop
-from ._keras import KERAS_OPTIMIZERS, keras
+from ._keras import KERAS_OPTIMIZERS, keras, step_module
 
 _OPTIMIZER_NAMES = {cls: name for name, cls in KERAS_OPTIMIZERS.items()}
 
@@ -151,9 +154,11 @@ class Trainer:
 
     def weights(self):
         """The weighted layers' ``(coefs, intercepts)``, as float64 lists."""
-        pairs = [
-            layer.keras_weights(keras_layer) for layer, keras_layer in self._weighted
-        ]
+        with _keras_numpy_conversion():
+            pairs = [
+                layer.keras_weights(keras_layer)
+                for layer, keras_layer in self._weighted
+            ]
         return [coef for coef, _ in pairs], [intercept for _, intercept in pairs]
 
     def set_weights(self, coefs, intercepts):
@@ -164,15 +169,22 @@ class Trainer:
             layer.set_keras_weights(keras_layer, coef, intercept)
 
     def state(self):
-        """What training needs besides the weights: optimizer and random layers."""
+        """What training needs besides the weights: optimizer and random layers.
+
+        Plain NumPy arrays, the same on every backend (Keras's variables are:
+        ``iterations``, ``learning_rate`` and the optimizer's slots in
+        variable order; a seed generator's two counters), so a state saved
+        on one backend restores on another.
+        """
+        to_numpy = step_module().to_numpy
         state = {}
         optimizer = self.model.optimizer
         if optimizer is not None and optimizer.built:
             state["optimizer"] = np.array(_OPTIMIZER_NAMES[type(optimizer)])
             for i, variable in enumerate(optimizer.variables):
-                state[f"optimizer_{i}"] = np.asarray(variable.numpy())
+                state[f"optimizer_{i}"] = to_numpy(variable)
         for name, generator in self._seed_generators().items():
-            state[f"seed_{name}"] = np.asarray(generator.state.numpy())
+            state[f"seed_{name}"] = to_numpy(generator.state)
         return state
 
     def set_state(self, state):
@@ -231,6 +243,24 @@ def optimizer_of(state):
     if name is not None and name not in KERAS_OPTIMIZERS:
         raise ValueError(f"the training state names an unknown optimizer {name!r}")
     return name
+
+
+@contextlib.contextmanager
+def _keras_numpy_conversion():
+    """Silence NumPy 2's note on Keras's ``Variable.numpy()`` (JAX, PyTorch).
+
+    Keras's variables define ``__array__`` without NumPy 2's ``copy``
+    argument, so ``np.array(variable)`` (what ``Variable.numpy()`` does)
+    warns on the JAX and PyTorch backends; the values are right. The layers
+    read their weights that way, on every backend.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore",
+            message="__array__ implementation doesn't accept a copy keyword",
+            category=DeprecationWarning,
+        )
+        yield
 
 
 def _assign(variable, value, what):

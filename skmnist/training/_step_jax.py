@@ -1,0 +1,201 @@
+"""JAX's training step: one compiled, stateless function running a loop of steps.
+
+The model's state (trainable and non-trainable variables, the latter holding
+the seed generators' state and batch normalisation's statistics) and the
+optimizer's variables go in as arrays and come out updated
+(``model.stateless_call``, ``optimizer.stateless_apply``), and are written
+back into the Keras variables after each call, so that between calls the
+model is an ordinary Keras model. The state's buffers are donated to the
+call, so that XLA updates them in place instead of allocating a copy of the
+weights and the optimizer's moments each call.
+
+Full batches run in a ``lax.fori_loop`` compiled once per batch size; the
+epoch's last, smaller batch (XLA compiles for static shapes) runs through a
+second compilation of the same step. The compiled functions are kept on the
+model, so that ``partial_fit`` calls reuse them. The module interface is the
+one :mod:`._loop` documents.
+"""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import keras
+import numpy as np
+
+
+def epoch_orders(rows, shuffle, seed):
+    """Each epoch's rows (a NumPy array), permuted by a generator from ``seed``."""
+    rows = np.asarray(rows, dtype=np.int32)
+    rng = np.random.default_rng(seed)
+    while True:
+        yield rows[rng.permutation(len(rows))] if shuffle else rows
+
+
+def _cached(model, key, make):
+    """``make()``, made once per model and ``key`` and kept on the model."""
+    functions = model.__dict__.get("_skmnist_functions")
+    if functions is None:
+        functions = {}
+        object.__setattr__(model, "_skmnist_functions", functions)
+    if key not in functions:
+        functions[key] = make()
+    return functions[key]
+
+
+class Steps:
+    """Training steps of ``model`` on ``(X, y, sample_weight)`` in batches."""
+
+    def __init__(self, model, X, y, sample_weight, batch_size):
+        self.model = model
+        self.batch_size = batch_size
+        optimizer = model.optimizer
+        if not optimizer.built:
+            optimizer.build(model.trainable_variables)
+        # device_put keeps a C-contiguous, 64-byte aligned array's memory (as
+        # skmnist's preprocessor makes them); anything else is copied.
+        self._data = (
+            jax.device_put(np.ascontiguousarray(X, dtype=np.float32)),
+            jnp.asarray(y, dtype=jnp.int32),
+            None
+            if sample_weight is None
+            else jnp.asarray(sample_weight, dtype=jnp.float32),
+        )
+        self._steps = _cached(
+            model,
+            ("training_steps", batch_size),
+            lambda: jax.jit(
+                functools.partial(
+                    _steps, model, keras.losses.SparseCategoricalCrossentropy()
+                ),
+                static_argnames=("batch_size", "size"),
+                donate_argnums=(0,),
+            ),
+        )
+        self._order = (None, None)
+
+    def _state(self):
+        model = self.model
+        return (
+            [v.value for v in model.trainable_variables],
+            [v.value for v in model.non_trainable_variables],
+            [v.value for v in model.optimizer.variables],
+        )
+
+    def _write_back(self, state):
+        model = self.model
+        groups = (
+            model.trainable_variables,
+            model.non_trainable_variables,
+            model.optimizer.variables,
+        )
+        for variables, values in zip(groups, state, strict=True):
+            for variable, value in zip(variables, values, strict=True):
+                variable.assign(value)
+
+    def run(self, order, start, stop, learning_rate):
+        """Steps ``start`` to ``stop`` of the epoch ``order``; the three sums."""
+        if order is not self._order[0]:  # a new epoch: its order, once
+            self._order = (order, jnp.asarray(order))
+        rows = self._order[1]
+        self.model.optimizer.learning_rate = learning_rate
+        n_full = len(order) // self.batch_size
+        state = self._state()
+        sums = jnp.zeros(3, jnp.float32)
+        full_stop = min(stop, n_full)
+        try:
+            if start < full_stop:
+                state, sums = self._steps(
+                    state,
+                    sums,
+                    self._data,
+                    rows,
+                    start,
+                    full_stop,
+                    batch_size=self.batch_size,
+                    size=self.batch_size,
+                )
+            if stop > n_full:  # the epoch's last, smaller batch
+                state, sums = self._steps(
+                    state,
+                    sums,
+                    self._data,
+                    rows,
+                    n_full,
+                    n_full + 1,
+                    batch_size=self.batch_size,
+                    size=len(order) - n_full * self.batch_size,
+                )
+        finally:
+            # Donated buffers are gone: the Keras variables hold the outputs
+            # from now on (after a failure, whatever state survived; the
+            # estimator then drops the model and rebuilds it from its copy).
+            self._write_back(state)
+        return tuple(float(s) for s in np.asarray(sums))
+
+    def validation_set(self, X, y):
+        return jnp.asarray(X, jnp.float32), jnp.asarray(y, jnp.int32)
+
+    def score(self, x, y):
+        """The summed loss and number of hits on a chunk of the validation set."""
+        model = self.model
+        score = _cached(
+            model, "scorer", lambda: jax.jit(functools.partial(_score, model))
+        )
+        loss, hits = score(
+            [v.value for v in model.trainable_variables],
+            [v.value for v in model.non_trainable_variables],
+            x,
+            y,
+        )
+        return float(loss), float(hits)
+
+
+def _steps(model, loss_fn, state, sums, data, order, start, stop, *, batch_size, size):
+    """Steps ``start`` to ``stop`` on batches of ``size`` rows (traced)."""
+    features, targets, weights = data
+    optimizer = model.optimizer
+
+    def loss_and_updates(trainable, non_trainable, x, y, w):
+        proba, non_trainable = model.stateless_call(
+            trainable, non_trainable, x, training=True
+        )
+        return loss_fn(y, proba, sample_weight=w), (proba, non_trainable)
+
+    gradient = jax.value_and_grad(loss_and_updates, has_aux=True)
+
+    def step(i, carry):
+        (trainable, non_trainable, optimizer_variables), sums = carry
+        index = jax.lax.dynamic_slice_in_dim(order, i * batch_size, size)
+        x, y = features[index], targets[index]
+        w = None if weights is None else weights[index]
+        (loss, (proba, non_trainable)), grads = gradient(
+            trainable, non_trainable, x, y, w
+        )
+        trainable, optimizer_variables = optimizer.stateless_apply(
+            optimizer_variables, grads, trainable
+        )
+        hit = (jnp.argmax(proba, axis=1) == y).astype(jnp.float32)
+        weight = jnp.float32(size) if w is None else jnp.sum(w)
+        if w is not None:
+            hit = hit * w
+        sums = sums + jnp.stack([loss * size, jnp.sum(hit), weight])
+        return (trainable, non_trainable, optimizer_variables), sums
+
+    return jax.lax.fori_loop(start, stop, step, (state, sums))
+
+
+def _score(model, trainable, non_trainable, x, y):
+    proba, _ = model.stateless_call(trainable, non_trainable, x, training=False)
+    loss = keras.losses.sparse_categorical_crossentropy(y, proba)
+    hits = jnp.sum((jnp.argmax(proba, axis=1) == y).astype(jnp.float32))
+    return jnp.sum(loss), hits
+
+
+def to_numpy(variable):
+    """A Keras variable's value as a new NumPy array.
+
+    Not ``variable.numpy()``: it calls ``np.array`` of an object whose
+    ``__array__`` takes no ``copy`` argument, which NumPy 2 deprecates.
+    """
+    return np.array(variable.value)
