@@ -1,15 +1,25 @@
 """The Keras side (skmnist.training): the fused Adam update, sharing the data,
-the training loop and the trainer's weights and state."""
+the training loop and the trainer's weights and state.
+
+Runs on any Keras backend (``KERAS_BACKEND``); the tests of TensorFlow's own
+step (its fused kernel inside ``model.fit``, DLPack sharing, graph tracing)
+run on TensorFlow only, as marked.
+"""
 
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from skmnist._utils.memory import aligned_empty as _aligned_empty
 from skmnist.layers import Dense, Dropout
 from skmnist.networks._architecture import network_configs
-from skmnist.training import Trainer, _keras, _loop
+from skmnist.training import STOCK_OPTIMIZERS, Trainer, _keras, _loop
+
+BACKEND = keras.backend.backend()
+tensorflow_only = pytest.mark.skipif(
+    BACKEND != "tensorflow",
+    reason="TensorFlow's training step (another backend is configured)",
+)
 
 
 def _train_with(optimizer, X, y):
@@ -26,12 +36,13 @@ def _train_with(optimizer, X, y):
     return model
 
 
+@tensorflow_only
 @pytest.mark.parametrize("amsgrad", [False, True])
 def test_fused_adam_matches_keras_adam(amsgrad):
     rng = np.random.default_rng(0)
     X = rng.random((256, 20), dtype=np.float32)
     y = rng.integers(0, 3, 256)
-    ours = _train_with(_keras.FusedAdam(0.01, amsgrad=amsgrad), X, y)
+    ours = _train_with(_keras.step_module().FusedAdam(0.01, amsgrad=amsgrad), X, y)
     keras_ = _train_with(keras.optimizers.Adam(0.01, amsgrad=amsgrad), X, y)
 
     assert int(ours.optimizer.iterations) == int(keras_.optimizer.iterations) == 24
@@ -46,14 +57,47 @@ def test_fused_adam_matches_keras_adam(amsgrad):
     )
 
 
+def test_the_training_loop_s_adam_matches_keras_adam(mnist_small):
+    # Each backend's Adam in skmnist's loop (TensorFlow's and PyTorch's fused
+    # kernels, Keras's own on JAX) against Keras's, from the same start.
+    (X, y), _ = mnist_small
+    X, y = np.asarray(X[:1000]), np.asarray(y[:1000])
+    architecture = network_configs([Dense(32, activation="relu")], 784, 10)
+    trainers = [
+        Trainer(architecture, 784, np.random.RandomState(0), "mlp", "adam", 0.002),
+        Trainer(
+            architecture, 784, np.random.RandomState(0), "mlp", "adam", 0.002,
+            optimizers=STOCK_OPTIMIZERS,
+        ),  # fmt: skip
+    ]
+    assert type(trainers[1].model.optimizer) is keras.optimizers.Adam
+    for trainer in trainers:
+        trainer.train(
+            X, y, None, np.arange(len(X)), batch_size=100, shuffle=True, seed=1,
+            epochs=3, verbose=0, learning_rate=_constant,
+        )  # fmt: skip
+    (ours, _), (stock, _) = (trainer.weights() for trainer in trainers)
+    for a, b in zip(ours, stock, strict=True):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-5)
+    first, second = (trainer.state() for trainer in trainers)
+    assert int(first["optimizer_0"]) == int(second["optimizer_0"]) == 30
+    for name in first:
+        if name.startswith("optimizer_"):
+            np.testing.assert_allclose(first[name], second[name], rtol=0, atol=1e-5)
+    start = Trainer(architecture, 784, np.random.RandomState(0), "mlp", "adam", 0.002)
+    assert not np.allclose(start.weights()[0][0], ours[0], atol=1e-3)
+
+
+@tensorflow_only
 def test_aligned_float32_data_is_shared_not_copied():
     X = _aligned_empty((100, 8), np.float32)
     X[:] = 1.0
-    tensor = _loop._float32_tensor(X)
+    tensor = _keras.step_module()._float32_tensor(X)
     X[3, 4] = 7.0  # visible through the tensor: the memory is the same
     assert float(tensor[3, 4]) == 7.0
 
 
+@tensorflow_only
 @pytest.mark.parametrize(
     "make",
     [
@@ -67,8 +111,8 @@ def test_other_arrays_are_copied(make):
     base = _aligned_empty((64, 8), np.float32)
     base[:] = np.arange(8, dtype=np.float32)
     X = make(base)
-    tensor = _loop._float32_tensor(X)
-    assert tensor.dtype == tf.float32
+    tensor = _keras.step_module()._float32_tensor(X)
+    assert tensor.dtype == "float32"
     np.testing.assert_array_equal(tensor.numpy(), X.astype(np.float32))
     if X.flags.writeable:
         X[0, 0] = 99.0
@@ -128,6 +172,7 @@ def test_training_loop_reports_what_keras_fit_would(mnist_small):
     assert history["val_accuracy"][-1] == pytest.approx(accuracy, abs=1e-6)
 
 
+@tensorflow_only
 def test_later_calls_reuse_the_traced_training_function(mnist_small):
     # partial_fit calls (a Hyperband search makes many) must not pay for a
     # new trace each time, whatever the number of rows.
@@ -144,3 +189,18 @@ def test_later_calls_reuse_the_traced_training_function(mnist_small):
     batches = _loop.Batches(X[:100], y[:100], weights, np.arange(100), 50, True, 4)
     _loop.train(model, batches, epochs=1, verbose=0, learning_rate=_constant)
     assert ("training_steps", 50, True) in functions  # another signature, traced anew
+
+
+@pytest.mark.skipif(BACKEND != "jax", reason="JAX's compiled step (not configured)")
+def test_later_calls_reuse_the_compiled_training_function(mnist_small):
+    # JAX compiles for shapes: calls on as many rows reuse one compilation.
+    model, X, y = _small_network_and_data(mnist_small, width=16)
+    for seed in (1, 2, 3):
+        batches = _loop.Batches(X[:300], y[:300], None, np.arange(300), 128, True, seed)
+        _loop.train(model, batches, epochs=1, verbose=0, learning_rate=_constant)
+        if seed == 1:
+            compiled = model.__dict__["_skmnist_functions"]["training_steps", 128]
+            size = compiled._cache_size()
+    assert list(model.__dict__["_skmnist_functions"]) == [("training_steps", 128)]
+    assert compiled._cache_size() == size == 2  # full batches and the last one
+    assert int(model.optimizer.iterations) == 3 * 3

@@ -18,6 +18,8 @@ import logging
 import os
 import sys
 
+import numpy as np
+
 SUPPORTED_BACKENDS = ("tensorflow", "jax", "torch")
 
 
@@ -177,10 +179,17 @@ _PREPARE = {
     "torch": _prepare_torch,
 }
 
+# Importing JAX (or Keras, which then imports it) draws from NumPy's global
+# generator: the user's global random state is put back afterwards, so that
+# training has no global side effect.
+_numpy_global_state = np.random.get_state()  # noqa: NPY002
 if "keras" not in sys.modules and configured_backend() in _PREPARE:
     _PREPARE[configured_backend()](_cores_given())
 
 import keras  # noqa: E402
+
+np.random.set_state(_numpy_global_state)  # noqa: NPY002
+del _numpy_global_state
 
 BACKEND = keras.backend.backend()
 
