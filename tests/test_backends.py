@@ -63,7 +63,6 @@ def test_training_uses_the_configured_backend_and_no_other(digits):
     from skmnist.training import _keras
 
     assert _keras.BACKEND == BACKEND
-    assert type(_keras.KERAS_OPTIMIZERS["adam"]).__module__ is not None
     if BACKEND != "tensorflow":
         # TensorFlow imported before PyTorch's compiler stack crashes the
         # process; it has no business in a JAX or PyTorch process either.
@@ -130,7 +129,8 @@ def test_a_file_predicts_in_a_process_with_no_backend(make, digits, tmp_path):
         check=True,
         env={**os.environ, "KERAS_BACKEND": BACKEND},
     )
-    np.testing.assert_array_equal(np.load(tmp_path / "p.npy"), clf.predict_proba(X_test))
+    proba = np.load(tmp_path / "p.npy")
+    np.testing.assert_array_equal(proba, clf.predict_proba(X_test))
 
 
 def test_to_keras_runs_on_the_configured_backend(make, digits):
