@@ -194,15 +194,21 @@ def test_later_calls_reuse_the_traced_training_function(mnist_small):
 
 
 @pytest.mark.skipif(BACKEND != "jax", reason="JAX's compiled step (not configured)")
-def test_later_calls_reuse_the_compiled_training_function(mnist_small):
-    # JAX compiles for shapes: calls on as many rows reuse one compilation.
-    model, X, y = _small_network_and_data(mnist_small, width=16)
+def test_later_calls_and_models_reuse_the_compiled_training_function(mnist_small):
+    # JAX compiles for shapes: calls on as many rows reuse one compilation,
+    # and so does a new model of the same structure (each fit builds one).
+    from skmnist.training import _step_jax
+
+    before = set(_step_jax._COMPILED)
     for seed in (1, 2, 3):
+        model, X, y = _small_network_and_data(mnist_small, width=16)
         batches = _loop.Batches(X[:300], y[:300], None, np.arange(300), 128, True, seed)
         _loop.train(model, batches, epochs=1, verbose=0, learning_rate=_constant)
-        if seed == 1:
-            compiled = model.__dict__["_skmnist_functions"]["training_steps", 128]
-            size = compiled._cache_size()
-    assert list(model.__dict__["_skmnist_functions"]) == [("training_steps", 128)]
-    assert compiled._cache_size() == size == 2  # full batches and the last one
-    assert int(model.optimizer.iterations) == 3 * 3
+        assert int(model.optimizer.iterations) == 3
+    new = [key for key in _step_jax._COMPILED if key not in before]
+    assert [key[2] for key in new] == [("training_steps", 128)]
+    assert _step_jax._COMPILED[new[0]][1]._cache_size() == 2  # full, last batch
+    other, X, y = _small_network_and_data(mnist_small, width=17)
+    batches = _loop.Batches(X[:300], y[:300], None, np.arange(300), 128, True, 1)
+    _loop.train(other, batches, epochs=1, verbose=0, learning_rate=_constant)
+    assert len(_step_jax._COMPILED) == len(before) + 2  # another structure

@@ -11,11 +11,13 @@ weights and the optimizer's moments each call.
 
 Full batches run in a ``lax.fori_loop`` compiled once per batch size; the
 epoch's last, smaller batch (XLA compiles for static shapes) runs through a
-second compilation of the same step. The compiled functions are kept on the
-model, so that ``partial_fit`` calls reuse them. The module interface is the
+second compilation of the same step. The compiled functions are kept by the
+structure they compute, so that ``partial_fit`` calls and new models of the
+same architecture reuse them. The module interface is the
 one :mod:`._loop` documents.
 """
 
+import collections
 import functools
 
 import jax
@@ -32,15 +34,37 @@ def epoch_orders(rows, shuffle, seed):
         yield rows[rng.permutation(len(rows))] if shuffle else rows
 
 
-def _cached(model, key, make):
-    """``make()``, made once per model and ``key`` and kept on the model."""
-    functions = model.__dict__.get("_skmnist_functions")
-    if functions is None:
-        functions = {}
-        object.__setattr__(model, "_skmnist_functions", functions)
-    if key not in functions:
-        functions[key] = make()
-    return functions[key]
+# Compiled training and scoring functions, by the structure they compute:
+# a new model of the same architecture, optimizer and batch size (each fit
+# builds one; a grid search many) reuses them instead of paying XLA's
+# compilation again (seconds per function on two cores). They hold the
+# model they were traced with; the least recently used are dropped.
+_COMPILED = collections.OrderedDict()
+_COMPILED_KEPT = 16
+
+
+def _compiled(model, key, make):
+    """``make()`` for ``model``, or the function made for one of its structure.
+
+    The functions are stateless: every variable's value is an argument, so a
+    function traced with one model computes any model of the same
+    structure: the same skmnist architecture (which the trainer records on
+    the model as ``_skmnist_structure``; seeds set only initial values,
+    which are arguments) and optimizer class (the trainer sets no other
+    hyperparameter than the learning rate, a variable). Not Keras's
+    ``get_config()``: its serialization imports TensorFlow when installed.
+    """
+    # A model not built by the trainer gets its own functions (the entry
+    # keeps it alive, so that its id names no other model meanwhile).
+    structure = model.__dict__.get("_skmnist_structure", id(model))
+    structure = (structure, type(model.optimizer), key)
+    if structure in _COMPILED:
+        _COMPILED.move_to_end(structure)
+    else:
+        _COMPILED[structure] = (model, make())
+        while len(_COMPILED) > _COMPILED_KEPT:
+            _COMPILED.popitem(last=False)
+    return _COMPILED[structure][1]
 
 
 class Steps:
@@ -61,7 +85,7 @@ class Steps:
             if sample_weight is None
             else jnp.asarray(sample_weight, dtype=jnp.float32),
         )
-        self._steps = _cached(
+        self._steps = _compiled(
             model,
             ("training_steps", batch_size),
             lambda: jax.jit(
@@ -139,7 +163,7 @@ class Steps:
     def score(self, x, y):
         """The summed loss and number of hits on a chunk of the validation set."""
         model = self.model
-        score = _cached(
+        score = _compiled(
             model, "scorer", lambda: jax.jit(functools.partial(_score, model))
         )
         loss, hits = score(

@@ -10,6 +10,7 @@ kind a layer is.
 """
 
 import contextlib
+import json
 import warnings
 
 import numpy as np
@@ -97,6 +98,10 @@ class Trainer:
         optimizers=KERAS_OPTIMIZERS,
     ):
         self.model, self._weighted = build_model(architecture, n_features, rng, name)
+        # What the model computes, for backends that compile it once for
+        # every model of the same structure (see _step_jax).
+        structure = json.dumps([architecture, n_features], sort_keys=True, default=repr)
+        object.__setattr__(self.model, "_skmnist_structure", structure)
         self.compile(optimizer, learning_rate, optimizers)
 
     def compile(self, optimizer, learning_rate, optimizers=KERAS_OPTIMIZERS):
