@@ -10,8 +10,8 @@ of 128 and scored on the 10,000 test images, are:
   (no dropout: scikit-learn's MLP has none);
 * ``scikeras``: scikeras's ``KerasClassifier`` around the same network, only
   when scikeras is installed (it is not a dependency);
-* ``prototype``: the backend-neutral training loop of
-  ``benchmarks/_backend_prototype`` (issue 20) on the same network;
+* ``prototype``: the phase-1 prototype of the backend-neutral loop
+  (``benchmarks/_backend_prototype``, now skmnist's own loop), by name only;
 * ``torch-examples``: PyTorch's own ``examples/mnist`` style loop (``torch.nn``
   layers, ``DataLoader``, ``torch.optim.Adam``, the same network, batches of
   128), the peer of the PyTorch backend; it uses no Keras.
@@ -27,10 +27,14 @@ With ``--network cnn``, the ConvNet:
   ``validation_split=0.1``);
 * ``keras-cnn``: skmnist's default ConvNet (its layers, random shifts and
   cosine learning rate, 10 epochs) trained by Keras's ``model.fit``;
-* ``prototype-cnn``: the same network trained by the prototype loop.
+* ``prototype-cnn``: the same network trained by the prototype loop (by name
+  only).
 
-``--backend {tensorflow,jax,torch}`` sets ``KERAS_BACKEND`` for every
-contender (TensorFlow by default); ``sklearn`` and ``torch-examples`` use no
+``--backend {tensorflow,jax,torch}`` (one or more) sets ``KERAS_BACKEND`` for
+every contender, each backend in turn (TensorFlow by default), and the table
+gives each contender's epoch time against the stock Keras loop on the same
+backend (``vs stock``); ``--epochs N`` trains every contender N epochs
+instead of its own number; ``sklearn`` and ``torch-examples`` use no
 Keras. Besides the whole ``fit``, the contenders that report epochs give the
 median seconds of an epoch after the first (compilation and tracing happen
 in the first). ``--floor`` adds the arithmetic floor of the tutorial MLP on
@@ -47,7 +51,14 @@ process's maximum resident set size, imports included. Run::
     python benchmarks/bench_fit.py --data /path/to/mnist.npz --repeats 5
     python benchmarks/bench_fit.py --network cnn --repeats 3
     python benchmarks/bench_fit.py --backend torch --floor \
-        --contenders keras prototype torch-examples
+        --contenders keras skmnist torch-examples
+
+The per-backend table of ``docs/performance.md``::
+
+    python benchmarks/bench_fit.py --backend tensorflow jax torch --floor \
+        --repeats 3 --epochs 2
+    python benchmarks/bench_fit.py --network cnn --backend tensorflow jax torch \
+        --contenders skmnist-cnn keras-cnn --repeats 3 --epochs 2
 
 Repeat ``i`` uses the seed ``i + 1`` for the MLP and ``i`` for the ConvNet.
 It prints a table of medians and of ratios to the Keras script, and with
@@ -66,7 +77,7 @@ import textwrap
 CONTENDERS = {
     "skmnist": """
         from skmnist import make_mnist_pipeline
-        model = make_mnist_pipeline(random_state=SEED)
+        model = make_mnist_pipeline(random_state=SEED, epochs=EPOCHS or 5)
         def fit():
             model.fit(x_train, y_train)
         def accuracy():
@@ -83,7 +94,7 @@ CONTENDERS = {
         model.compile(loss="categorical_crossentropy", optimizer="adam",
                       metrics=["accuracy"])
         def fit():
-            model.fit(xtr, ytr, batch_size=128, epochs=5, verbose=0,
+            model.fit(xtr, ytr, batch_size=128, epochs=EPOCHS or 5, verbose=0,
                       callbacks=[EpochTimes()])
         def accuracy():
             return model.evaluate(xte, yte, verbose=0)[1]
@@ -94,7 +105,7 @@ CONTENDERS = {
         from sklearn.neural_network import MLPClassifier
         xtr = x_train.reshape(60000, 784).astype("float32") / 255
         xte = x_test.reshape(10000, 784).astype("float32") / 255
-        model = MLPClassifier((512, 512), max_iter=5, batch_size=128,
+        model = MLPClassifier((512, 512), max_iter=EPOCHS or 5, batch_size=128,
                               random_state=SEED)
         def fit():
             with warnings.catch_warnings():
@@ -110,7 +121,7 @@ CONTENDERS = {
         xte = x_test.reshape(10000, 784).astype("float32") / 255
         model = KerasClassifier(
             tutorial_network, loss="sparse_categorical_crossentropy",
-            optimizer="adam", batch_size=128, epochs=5, verbose=0,
+            optimizer="adam", batch_size=128, epochs=EPOCHS or 5, verbose=0,
             random_state=SEED)
         def fit():
             model.fit(xtr, y_train)
@@ -118,7 +129,7 @@ CONTENDERS = {
             return model.score(xte, y_test)
     """,
     "prototype": """
-        fit, accuracy = prototype_fit("mlp", epochs=5)
+        fit, accuracy = prototype_fit("mlp", epochs=EPOCHS or 5)
     """,
     "torch-examples": """
         import torch
@@ -139,7 +150,7 @@ CONTENDERS = {
             torch.utils.data.TensorDataset(xtr, ytr), batch_size=128, shuffle=True)
         def fit():
             model.train()
-            for epoch in range(5):
+            for epoch in range(EPOCHS or 5):
                 for data, target in loader:
                     optimizer.zero_grad()
                     loss = F.nll_loss(model(data), target)
@@ -156,7 +167,8 @@ CONTENDERS = {
 CNN_CONTENDERS = {
     "skmnist-cnn": """
         from skmnist import make_mnist_pipeline
-        model = make_mnist_pipeline("cnn", random_state=SEED, **PARAMS)
+        model = make_mnist_pipeline(
+            "cnn", random_state=SEED, **{"epochs": EPOCHS or 10, **PARAMS})
         def fit():
             model.fit(x_train, y_train)
         def accuracy():
@@ -182,7 +194,8 @@ CNN_CONTENDERS = {
         model.compile(loss="categorical_crossentropy", optimizer="adam",
                       metrics=["accuracy"])
         def fit():
-            model.fit(xtr, ytr, batch_size=128, epochs=15, validation_split=0.1,
+            model.fit(xtr, ytr, batch_size=128, epochs=EPOCHS or 15,
+                      validation_split=0.1,
                       verbose=0, callbacks=[EpochTimes()])
         def accuracy():
             return model.evaluate(xte, yte, verbose=0)[1]
@@ -194,20 +207,20 @@ CNN_CONTENDERS = {
         xtr = x_train.reshape(60000, 784).astype("float32") / 255
         xte = x_test.reshape(10000, 784).astype("float32") / 255
         model = _network.default_convnet(np.random.RandomState(SEED))
-        steps = 10 * -(-60000 // 128)
+        steps = (EPOCHS or 10) * -(-60000 // 128)
         model.compile(
             loss="sparse_categorical_crossentropy",
             optimizer=keras.optimizers.Adam(
                 keras.optimizers.schedules.CosineDecay(0.002, steps)),
             metrics=["accuracy"])
         def fit():
-            model.fit(xtr, y_train, batch_size=128, epochs=10, verbose=0,
+            model.fit(xtr, y_train, batch_size=128, epochs=EPOCHS or 10, verbose=0,
                       callbacks=[EpochTimes()])
         def accuracy():
             return model.evaluate(xte, y_test, verbose=0)[1]
     """,
     "prototype-cnn": """
-        fit, accuracy = prototype_fit("cnn", epochs=10)
+        fit, accuracy = prototype_fit("cnn", epochs=EPOCHS or 10)
     """,
 }
 NETWORKS = {
@@ -263,6 +276,7 @@ import json, os, resource, sys, time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 SEED = {seed}
+EPOCHS = {epochs}
 PARAMS = {params}
 with np.load({data!r}) as f:
     x_train, y_train = f["x_train"], f["y_train"]
@@ -293,10 +307,11 @@ BENCHMARKS = os.path.dirname(os.path.abspath(__file__))
 KERAS_FREE = {"sklearn", "torch-examples"}
 
 
-def run_once(name, seed, data, params=None, backend="tensorflow"):
+def run_once(name, seed, data, params=None, backend="tensorflow", epochs=None):
     contenders = {**CONTENDERS, **CNN_CONTENDERS}
     code = RUNNER.format(
         seed=seed,
+        epochs=epochs,
         params=repr(params or {}),
         data=str(data),
         helpers=HELPERS.format(benchmarks=BENCHMARKS),
@@ -454,6 +469,11 @@ def main(argv=None):
         help="Keras backends to run the Keras contenders on (each in turn)",
     )
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        help="epochs for every contender (default: each one's own, as above)",
+    )
     parser.add_argument("--contenders", nargs="+")
     parser.add_argument(
         "--floor",
@@ -472,8 +492,13 @@ def main(argv=None):
     if not args.data:
         parser.error("give --data PATH to mnist.npz (or set SKMNIST_DATA)")
     contenders, baseline, first_seed = NETWORKS[args.network]
+    # The prototype loop (issue 20, phase 1) is skmnist's loop now: named
+    # contenders only.
     default = [
-        n for n in contenders if n != "torch-examples" or "torch" in args.backend
+        n
+        for n in contenders
+        if (n != "torch-examples" or "torch" in args.backend)
+        and not n.startswith("prototype")
     ]
     wanted = args.contenders or default
     unknown = sorted(set(wanted) - set(contenders))
@@ -499,6 +524,7 @@ def main(argv=None):
                     data=args.data,
                     params=args.cnn_params,
                     backend=backend,
+                    epochs=args.epochs,
                 )
             except RuntimeError as error:
                 failures[label] = str(error).strip().splitlines()[-1]
