@@ -133,6 +133,10 @@ def test_a_file_predicts_in_a_process_with_no_backend(make, digits, tmp_path):
     np.testing.assert_array_equal(proba, clf.predict_proba(X_test))
 
 
+# Keras's own fit on PyTorch turns Keras variables into arrays (see pyproject).
+@pytest.mark.filterwarnings(
+    "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning"
+)
 def test_to_keras_runs_on_the_configured_backend(make, digits):
     X, y, X_test = digits
     clf = make().fit(X, y)

@@ -375,6 +375,11 @@ def test_numpy_prediction_equals_keras(make, digits):
     )
 
 
+# Keras's own fit on PyTorch turns Keras variables into arrays, which NumPy 2
+# notes (Keras's __array__ takes no copy argument; see pyproject).
+@pytest.mark.filterwarnings(
+    "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning"
+)
 def test_to_keras_is_a_copy_that_can_be_fine_tuned(make, digits):
     X, y, X_test, _ = digits
     clf = make().fit(X, y)
