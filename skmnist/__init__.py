@@ -6,7 +6,12 @@ is first trained.
 
 from . import _legacy
 from ._version import __version__
-from .data import MNISTPreprocessor, MNISTUnavailableError, load_mnist
+from .data import (
+    MNISTPreprocessor,
+    MNISTUnavailableError,
+    image_to_mnist,
+    load_mnist,
+)
 from .export import to_onnx
 from .networks import MNISTCNNClassifier, MNISTMLPClassifier, make_mnist_pipeline
 from .persistence import load, save
@@ -19,6 +24,7 @@ __all__ = [
     "MNISTPreprocessor",
     "MNISTUnavailableError",
     "__version__",
+    "image_to_mnist",
     "load",
     "load_mnist",
     "make_mnist_pipeline",

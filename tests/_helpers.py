@@ -8,6 +8,37 @@ from pathlib import Path
 import numpy as np
 
 
+def in_ci():
+    """Whether the tests run in CI: the environment variable CI is set (not
+    to "", "0", "false" or "no"), as CI services and ``.ci/run`` set it."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def require_programs(purpose, programs, install):
+    """Skip (fail in CI) the test unless each of ``programs`` is executable.
+
+    Outside CI a test that needs programs skmnist does not install (a
+    browser, say) is skipped with one line that names what is missing and
+    how to install it; in CI, which installs them, their absence fails it.
+    """
+    import pytest
+
+    missing = [
+        name
+        for name, path in programs.items()
+        if not (os.path.isfile(path) and os.access(path, os.X_OK))
+    ]
+    if not missing:
+        return
+    message = (
+        f"{purpose} needs {' and '.join(missing)}, not found at "
+        f"{', '.join(programs[name] for name in missing)} ({install})"
+    )
+    if in_ci():
+        pytest.fail(f"{message}; CI must have them", pytrace=False)
+    pytest.skip(message)
+
+
 def small_split(X_train, y_train, X_test, y_test):
     """The ``mnist_small`` subset of the raw arrays (one definition for both)."""
     rng = np.random.RandomState(0)

@@ -240,7 +240,13 @@ def test_output_format_follows_one_case_insensitive_rule(
         model = skmnist.load(output)
     np.save(tmp_path / "x.npy", np.zeros((28, 28)))
     capsys.readouterr()
-    assert cli.main(["predict", "--model", str(output), str(tmp_path / "x.npy")]) == 0
+    predict = ["predict", "--model", str(output), str(tmp_path / "x.npy")]
+    if is_pickle_path(output):
+        # A pickle is read only when trusted, whatever its suffix's case.
+        assert cli.main(predict) == 1
+        assert "pass --trust-pickle if you trust it" in capsys.readouterr().err
+        predict.append("--trust-pickle")
+    assert cli.main(predict) == 0
     (line,) = capsys.readouterr().out.splitlines()
     assert line.startswith(
         f"{tmp_path / 'x.npy'}[0]: {model.predict(np.zeros((1, 28, 28)))[0]} "

@@ -73,7 +73,10 @@ def test_predict_png_files(
         paths.append(tmp_path / f"digit{i}.png")
         Image.fromarray(X_test[i]).save(paths[-1])
 
-    status, out, err = _run(["predict", "--model", model_files[fmt], *paths], capsys)
+    trust = ["--trust-pickle"] if fmt == "joblib" else []
+    status, out, err = _run(
+        ["predict", "--model", model_files[fmt], *trust, *paths], capsys
+    )
     assert status == 0, err
     results = _parse(out)
     expected = pipeline.predict_proba(X_test[confident])
@@ -174,7 +177,7 @@ def test_predict_errors(model_files, tmp_path, capsys):
 
     broken = tmp_path / "broken.joblib"
     broken.write_bytes(b"\x80\x04garbage")
-    status, _, err = _run(["predict", "--model", broken, png], capsys)
+    status, _, err = _run(["predict", "--model", broken, "--trust-pickle", png], capsys)
     assert status == 1 and "cannot load the joblib/pickle file" in err
 
     text = tmp_path / "notes.png"
@@ -245,7 +248,9 @@ def test_predict_refuses_a_joblib_model_with_nan_weights(mnist_small, tmp_path, 
     joblib.dump(clf, tmp_path / "nan.JOBLIB")
     np.save(tmp_path / "x.npy", np.zeros((28, 28)))
     status, out, err = _run(
-        ["predict", "--model", tmp_path / "nan.JOBLIB", tmp_path / "x.npy"], capsys
+        ["predict", "--model", tmp_path / "nan.JOBLIB", "--trust-pickle"]
+        + [tmp_path / "x.npy"],
+        capsys,
     )
     assert status == 1 and out == ""
     assert "NaN or infinite probabilities" in err and err.count("\n") == 1
