@@ -247,10 +247,9 @@ def test_predict_refuses_a_joblib_model_with_nan_weights(mnist_small, tmp_path, 
     clf.coefs_[0][:] = np.nan
     joblib.dump(clf, tmp_path / "nan.JOBLIB")
     np.save(tmp_path / "x.npy", np.zeros((28, 28)))
+    model = tmp_path / "nan.JOBLIB"
     status, out, err = _run(
-        ["predict", "--model", tmp_path / "nan.JOBLIB", "--trust-pickle"]
-        + [tmp_path / "x.npy"],
-        capsys,
+        ["predict", "--model", model, "--trust-pickle", tmp_path / "x.npy"], capsys
     )
     assert status == 1 and out == ""
     assert "NaN or infinite probabilities" in err and err.count("\n") == 1

@@ -5,8 +5,9 @@ canvas with W3C pointer actions (mouse, touch and pen), which the page sees as
 pointer events, and reads the answer from ``#prediction``. Chromium and its
 driver are Debian's ``chromium`` and ``chromium-driver`` packages (``.ci/run``
 installs them); without them the test is skipped, saying in one line what is
-missing, except in CI (the environment variable CI set), where it fails. The screenshot of the pad is saved in the test's temporary
-folder, and also to ``$SKMNIST_SCREENSHOT`` when that is set (that is how
+missing, except in CI (the environment variable CI set), where it fails.
+The screenshot of the pad is saved in the test's temporary folder, and also
+to ``$SKMNIST_SCREENSHOT`` when that is set (that is how
 ``docs/_static/serve_drawing_pad.png`` was made).
 """
 

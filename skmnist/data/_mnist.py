@@ -404,8 +404,7 @@ def _read_maybe_gzipped(path):
                 data = unzipped.read(MAX_DATA_BYTES + 1)
         except _GZIP_ERRORS as exc:
             raise ValueError(
-                f"{path}: corrupt or truncated gzip file ({type(exc).__name__}: "
-                f"{exc})"
+                f"{path}: corrupt or truncated gzip file ({type(exc).__name__}: {exc})"
             ) from exc
     if len(data) > MAX_DATA_BYTES:
         raise ValueError(
