@@ -65,7 +65,7 @@ SLOW_TESTS = {
     "test_classifier.py::test_fixed_random_state_is_reproducible_across_processes": (
         "processes that train"
     ),
-    "test_training_controls.py::test_randomized_search_over_the_pipeline": ("a search"),
+    "test_training_controls.py::test_randomized_search_over_the_pipeline": "a search",
     "test_onnx.py::test_convnet_pipeline_on_the_mnist_test_set": "a ConvNet fit",
     "test_serve_load.py::test_concurrent_clients": "a load test",
     "test_sequences.py::test_partial_fit_of_a_loaded_model_without_improvement[cnn": (
