@@ -1,11 +1,33 @@
 """Helpers shared by several test modules (fixtures live in conftest.py)."""
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+
+
+@contextlib.contextmanager
+def within(seconds):
+    """Fail the test, rather than hang it, if the body takes longer.
+
+    For calls that would block forever when broken (reading a FIFO): SIGALRM
+    interrupts the blocking system call with TimeoutError. Main thread only.
+    """
+
+    def expired(signum, frame):
+        raise TimeoutError(f"still running after {seconds} s: it blocks")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def in_ci():

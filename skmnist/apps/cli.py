@@ -528,6 +528,8 @@ def _export(args):
         )
     except (ImportError, OSError, MemoryError):
         raise
+    except TypeError as exc:  # to_onnx's own: not a model it converts
+        raise ValueError(str(exc)) from exc
     except Exception as exc:
         # skl2onnx refuses what it cannot convert (a FunctionTransformer, an
         # estimator it has no converter for) with its own exception types.
