@@ -84,3 +84,62 @@ def photo(
     else:
         Image.fromarray(rgb, "RGB").save(buffer, format="JPEG", quality=jpeg_quality)
     return buffer.getvalue()
+
+
+# The conditions the tests (tests/test_images.py) and the user guide's table
+# measure, by name.
+CONDITIONS = {
+    "flat light, dark on light": {"lighting": "flat"},
+    "gradient, dark on light": {"lighting": "gradient"},
+    "gradient, light on dark": {"lighting": "gradient", "dark_on_light": False},
+    "vignette": {"lighting": "vignette"},
+    "vignette, light on dark": {"lighting": "vignette", "dark_on_light": False},
+    "shadow": {"lighting": "shadow"},
+    "thick strokes": {"lighting": "gradient", "stroke": 8},
+    "thin strokes": {"lighting": "gradient", "stroke": -4},
+    "rotated 7 degrees": {"lighting": "vignette", "rotation": 7},
+    "rotated -6 degrees": {"lighting": "shadow", "rotation": -6},
+    "noisy, JPEG quality 60": {"lighting": "gradient", "noise": 12, "jpeg_quality": 60},
+}
+
+
+def main(argv=None):
+    """Print the accuracy of the tutorial network on photos, per condition.
+
+    ``python tests/_photos.py [--digits N] [--seed S]``: trains the tutorial
+    pipeline with ``random_state=1`` (what ``skmnist train --random-state 1``
+    trains) on MNIST, found as ``load_mnist()`` finds it, then photographs N
+    test digits (among the first 2,000, those it reads right as MNIST stores
+    them) under each condition and reads them back with ``skmnist predict``'s
+    conversion.
+    """
+    import argparse
+    import time
+
+    from skmnist import load_mnist, make_mnist_pipeline
+    from skmnist.data._images import read_image_bytes
+
+    parser = argparse.ArgumentParser(description=main.__doc__.splitlines()[0])
+    parser.add_argument("--digits", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+
+    (X_train, y_train), (X_test, y_test) = load_mnist()
+    model = make_mnist_pipeline(random_state=1).fit(X_train, y_train)
+    right = np.flatnonzero(model.predict(X_test[:2000]) == y_test[:2000])
+    rng = np.random.default_rng(args.seed)
+    chosen = rng.choice(right, args.digits, replace=False)
+    print(f"tutorial network (random_state=1), {args.digits} digits per condition")
+    print("| condition | right | seconds per photo |")
+    print("| --- | --- | --- |")
+    for name, condition in CONDITIONS.items():
+        photos = [photo(X_test[i], rng=rng, **condition) for i in chosen]
+        start = time.perf_counter()
+        converted = np.stack([read_image_bytes(data) for data in photos])
+        seconds = (time.perf_counter() - start) / len(photos)
+        accuracy = np.mean(model.predict(converted) == y_test[chosen])
+        print(f"| {name} | {accuracy:.3f} | {seconds:.3f} |")
+
+
+if __name__ == "__main__":
+    main()

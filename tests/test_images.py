@@ -7,6 +7,7 @@ import sys
 import numpy as np
 import pytest
 from _helpers import within
+from _photos import CONDITIONS
 from PIL import Image
 from scipy import ndimage
 
@@ -262,19 +263,7 @@ def test_missing_pillow_says_how_to_install_it(tmp_path, monkeypatch):
 # -- photos: uneven light, rotation, strokes, noise, JPEG ---------------------------
 
 # Each condition a photo of a digit can come in (see tests/_photos.py).
-PHOTO_CONDITIONS = {
-    "flat, dark on light": {"lighting": "flat"},
-    "gradient, dark on light": {"lighting": "gradient"},
-    "gradient, light on dark": {"lighting": "gradient", "dark_on_light": False},
-    "vignette": {"lighting": "vignette"},
-    "vignette, light on dark": {"lighting": "vignette", "dark_on_light": False},
-    "shadow": {"lighting": "shadow"},
-    "thick strokes": {"lighting": "gradient", "stroke": 8},
-    "thin strokes": {"lighting": "gradient", "stroke": -4},
-    "rotated 7 degrees": {"lighting": "vignette", "rotation": 7},
-    "rotated -6 degrees": {"lighting": "shadow", "rotation": -6},
-    "noisy, JPEG quality 60": {"lighting": "gradient", "noise": 12, "jpeg_quality": 60},
-}
+PHOTO_CONDITIONS = CONDITIONS
 
 
 @pytest.fixture(scope="module")
