@@ -196,7 +196,8 @@ def build_parser():
         choices=("auto", "always", "never"),
         default="auto",
         help="make dark-on-light pictures (scans, photos of paper) white on "
-        "black: 'auto' inverts those whose border is mostly bright "
+        "black: 'auto' inverts those whose border is nearer their brightest "
+        "pixels than their darkest "
         "(default: %(default)s)",
     )
     predict.add_argument(
@@ -377,7 +378,8 @@ def _predict(args):
     model = _load_trusted_model(args)
     if args.save_converted is not None:
         Path(args.save_converted).mkdir(parents=True, exist_ok=True)
-    names, batches, failed = [], [], 0
+    # Each image's source: its file, and its index in a .npy stack (or None).
+    sources, batches, failed = [], [], 0
     for path in args.images:
         # One unreadable file costs its own answer only: each is reported on
         # stderr, the others are still classified, and the status says so.
@@ -389,14 +391,13 @@ def _predict(args):
             continue
         batches.append(images)
         if len(images) == 1 and Path(path).suffix.lower() != ".npy":
-            names.append(path)
+            sources.append((path, None))
         else:
-            names.extend(f"{path}[{i}]" for i in range(len(images)))
+            sources.extend((path, i) for i in range(len(images)))
     if not batches:
         return 1
     images = np.concatenate(batches)
-    X = model_input(model, images)
-    proba = model.predict_proba(X)
+    proba = model.predict_proba(model_input(model, images))
     if not np.isfinite(proba).all():
         raise ValueError(
             f"{args.model}: the model predicts NaN or infinite probabilities"
@@ -404,26 +405,25 @@ def _predict(args):
     best = np.argmax(proba, axis=1)
     labels = model.classes_[best]
     top = proba[np.arange(len(best)), best]
+    names = [path if i is None else f"{path}[{i}]" for path, i in sources]
     for name, label, p in zip(names, labels, top, strict=True):
         print(f"{name}: {_label_text(label)} (probability {p:.4f})")
-    unsure = [(name, p) for name, p in zip(names, top, strict=True)]
-    unsure = [(name, p) for name, p in unsure if p < LOW_PROBABILITY]
-    if unsure:
-        sys.stdout.flush()  # the answers first, then what to make of them
-        see = (
-            f" (the images as the model saw them are in {args.save_converted})"
-            if args.save_converted is not None
-            else "; --save-converted DIR shows what the model saw"
-        )
-        for name, p in unsure:
+    sys.stdout.flush()  # the answers first, then the warnings about them
+    see = (
+        "; --save-converted DIR shows what the model saw"
+        if args.save_converted is None
+        else f"; {args.save_converted} holds what the model saw"
+    )
+    for name, p in zip(names, top, strict=True):
+        if p < LOW_PROBABILITY:
             print(
                 f"skmnist predict: warning: {name}: the model is unsure, its best "
                 f"guess has probability {p:.4f} (below {LOW_PROBABILITY}){see}",
                 file=sys.stderr,
             )
     if args.save_converted is not None:
-        written = _save_converted(args.save_converted, names, images)
-        print(f"Saved {written} converted image(s) to {args.save_converted}")
+        _save_converted(args.save_converted, sources, images)
+        print(f"Saved {len(images)} converted image(s) to {args.save_converted}")
     return 1 if failed else 0
 
 
@@ -432,13 +432,13 @@ def _predict(args):
 LOW_PROBABILITY = 0.5
 
 
-def _save_converted(folder, names, images):
-    """Write each 28x28 image to ``folder`` as ``<file name>.png``, atomically.
+def _save_converted(folder, sources, images):
+    """Write each 28x28 image to ``folder`` as a PNG named after its source.
 
     ``a.png`` gives ``a.png``, the third image of ``b.npy`` ``b-2.png``; a name
-    that two inputs share (``x/d.png`` and ``y/d.png``) gets ``-2``, ``-3``...
+    that two inputs share (``x/d.png`` and ``y/d.jpg``) gets ``-2``, ``-3``...
+    Each file is written atomically.
     """
-    import re
     from pathlib import Path
 
     from .._utils.files import atomic_path
@@ -446,18 +446,15 @@ def _save_converted(folder, names, images):
 
     Image, _ = _import_pil()
     used = set()
-    for name, image in zip(names, images, strict=True):
-        index = re.fullmatch(r"(.*)\[(\d+)\]", name)
-        stem = Path(index[1] if index else name).stem
-        base = f"{stem}-{index[2]}" if index else stem
-        candidate, n = base, 1
-        while candidate in used:
+    for (path, index), image in zip(sources, images, strict=True):
+        base = Path(path).stem if index is None else f"{Path(path).stem}-{index}"
+        name, n = base, 1
+        while name in used:
             n += 1
-            candidate = f"{base}-{n}"
-        used.add(candidate)
-        with atomic_path(Path(folder) / f"{candidate}.png") as tmp:
+            name = f"{base}-{n}"
+        used.add(name)
+        with atomic_path(Path(folder) / f"{name}.png") as tmp:
             Image.fromarray(image).save(tmp, format="PNG")
-    return len(names)
 
 
 def _serve(args):
