@@ -61,6 +61,7 @@ def test_the_public_api_is_all_checked():
         "skmnist.MNISTMLPClassifier",
         "skmnist.MNISTPreprocessor",
         "skmnist.MNISTUnavailableError",
+        "skmnist.image_to_mnist",
         "skmnist.load",
         "skmnist.load_mnist",
         "skmnist.make_mnist_pipeline",

@@ -28,6 +28,7 @@ import time
 
 import numpy as np
 
+from .._utils.extras import MissingExtraError
 from .._utils.files import check_writable
 from ..data._images import MAX_PIXELS
 from ._model_input import check_trusted, is_pickle_path, load_model, model_input
@@ -385,6 +386,8 @@ def _predict(args):
         # stderr, the others are still classified, and the status says so.
         try:
             images = read_images(path, invert=args.invert, max_pixels=args.max_pixels)
+        except MissingExtraError:
+            raise  # Pillow is missing: said once, for every picture
         except _EXPECTED_ERRORS as exc:
             _print_error(args.command, exc)
             failed += 1
@@ -397,7 +400,8 @@ def _predict(args):
     if not batches:
         return 1
     images = np.concatenate(batches)
-    proba = model.predict_proba(model_input(model, images))
+    X = model_input(model, images)  # first: it refuses what is not a classifier
+    proba = model.predict_proba(X)
     if not np.isfinite(proba).all():
         raise ValueError(
             f"{args.model}: the model predicts NaN or infinite probabilities"
