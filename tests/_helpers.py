@@ -30,6 +30,18 @@ def within(seconds):
         signal.signal(signal.SIGALRM, previous)
 
 
+def without_modules(monkeypatch, *modules):
+    """Make ``modules`` look not installed (and the server, which imports
+    them, not imported yet), for the rest of the test."""
+    import sys
+
+    for name in list(sys.modules):
+        if name.split(".")[0] in modules or name.startswith("skmnist.apps.serve"):
+            monkeypatch.delitem(sys.modules, name)
+    for module in modules:
+        monkeypatch.setitem(sys.modules, module, None)
+
+
 def in_ci():
     """Whether the tests run in CI: the environment variable CI is set (not
     to "", "0", "false" or "no"), as CI services and ``.ci/run`` set it."""

@@ -7,7 +7,9 @@ fail (they are never skipped) only when all of these fail, so a green run
 always means they ran.
 """
 
+import fnmatch
 import os
+from pathlib import Path
 
 # scikit-learn's array API check runs only when SciPy is imported with this
 # set; without it the check is skipped rather than run.
@@ -25,8 +27,9 @@ from _helpers import find_mnist, in_ci, small_split
 # (`.ci/run`, or any run with the environment variable CI set, as CI services
 # do). A test is slow if it is marked `@pytest.mark.slow` in its module, if it
 # uses one of SLOW_FIXTURES, or if its node id (as `pytest --collect-only -q`
-# prints it, less the `tests/` folder) is listed in SLOW_TESTS or starts with
-# an entry there that ends in `[`, `(` or `-` (a prefix of parameter ids).
+# prints it, less the `tests/` folder) is listed in SLOW_TESTS: the node id
+# itself, a test or class (all its parameters), a prefix that ends in `[`,
+# `(` or `-` (of parameter ids), or a glob with `*` (brackets literal).
 # Measured with `pytest --durations=0`; each entry says why it is slow.
 
 SLOW_FIXTURES = {
@@ -38,16 +41,20 @@ SLOW_TESTS = {
     # Hypothesis's rule-based state machines: hundreds of fit calls each.
     "test_sequences.py::TestMLPSequences": "call sequences",
     "test_sequences.py::TestCNNSequences": "call sequences",
-    "test_sequences.py::test_continuing_a_copy_after_an_optimizer_change[cnn-": (
-        "ConvNet fits"
-    ),
-    # scikit-learn's estimator checks: those of the ConvNet train a ConvNet
-    # dozens of times; the MLP's (but three) and the preprocessor's stay.
+    # scikit-learn's estimator checks of the networks: each trains its network
+    # dozens of times. The preprocessor's stay (and the networks' contract with
+    # scikit-learn is tested in test_classifier, test_pipeline and
+    # test_network_contract).
     "test_common.py::test_sklearn_compatible_estimator[MNISTCNNClassifier(": (
         "ConvNet checks"
     ),
-    "test_common.py::test_sklearn_compatible_estimator[MNISTMLPClassifier("
-    "epochs=100,random_state=0)-check_classifiers_train": "the largest MLP checks",
+    "test_common.py::test_sklearn_compatible_estimator[MNISTMLPClassifier(": (
+        "MLP checks"
+    ),
+    # The network contract and the call sequences on the ConvNet: the MLP's
+    # stay, and the ConvNet's own tests (test_cnn) too.
+    "test_network_contract.py::*[cnn*": "ConvNet fits",
+    "test_sequences.py::*[cnn*": "ConvNet fits",
     # Full MNIST, several epochs.
     "test_training_controls.py::test_early_stopping_on_full_mnist_restores_the_best_epoch": (  # noqa: E501
         "full MNIST"
@@ -68,27 +75,8 @@ SLOW_TESTS = {
     "test_training_controls.py::test_randomized_search_over_the_pipeline": "a search",
     "test_onnx.py::test_convnet_pipeline_on_the_mnist_test_set": "a ConvNet fit",
     "test_serve_load.py::test_concurrent_clients": "a load test",
-    "test_sequences.py::test_partial_fit_of_a_loaded_model_without_improvement[cnn": (
-        "ConvNet fits"
-    ),
-    "test_sequences.py::test_interrupted_call_after_an_optimizer_change[cnn": (
-        "ConvNet fits"
-    ),
     "test_dask.py::test_grid_search_on_dask_equals_the_local_search": "a cluster",
     "test_dask.py::test_hyperband_drives_partial_fit": "a cluster",
-    # The ConvNet's variants of the network contract: the MLP's stay.
-    "test_network_contract.py::test_continued_training_after_save_and_load_is_identical[cnn": (  # noqa: E501
-        "ConvNet fits"
-    ),
-    "test_network_contract.py::test_a_rejected_call_leaves_a_fitted_model_exactly_as_it_was[cnn-": (  # noqa: E501
-        "ConvNet fits"
-    ),
-    "test_network_contract.py::test_loaded_model_predicts_without_tensorflow[cnn": (
-        "a fresh process"
-    ),
-    "test_network_contract.py::test_to_keras_is_a_copy_that_can_be_fine_tuned[cnn": (
-        "ConvNet fits"
-    ),
     # Fresh processes (each imports scikit-learn, some TensorFlow).
     "test_inference.py::test_saved_model_predicts_in_a_fresh_process_without_tensorflow[.joblib]": (  # noqa: E501
         "a fresh process"
@@ -128,14 +116,19 @@ SLOW_TESTS = {
 
 
 def _is_listed_slow(nodeid):
-    for entry in SLOW_TESTS:
-        if nodeid == entry:
-            return True
-        if nodeid.startswith(entry) and (
-            entry[-1] in "[(-:" or nodeid[len(entry)] in "[(]:-"
-        ):
-            return True
-    return False
+    return any(_is_listed_slow_by(entry, nodeid) for entry in SLOW_TESTS)
+
+
+def _is_listed_slow_by(entry, nodeid):
+    if nodeid == entry:
+        return True
+    if "*" in entry:
+        # A glob, "*" any text; brackets are literal (parameter ids).
+        pattern = "".join({"[": "[[]", "]": "[]]"}.get(c, c) for c in entry)
+        return fnmatch.fnmatchcase(nodeid, pattern)
+    return nodeid.startswith(entry) and (
+        entry[-1] in "[(-:" or nodeid[len(entry)] in "[(]:-"
+    )
 
 
 def pytest_addoption(parser):
@@ -156,6 +149,7 @@ def pytest_collection_modifyitems(config, items):
         nodeid = item.nodeid.removeprefix("tests/")
         if _is_listed_slow(nodeid) or SLOW_FIXTURES.keys() & set(item.fixturenames):
             item.add_marker(pytest.mark.slow)
+    _check_every_entry_is_used(config, items)
     if _runs_slow_tests(config):
         return
     slow = [item for item in items if item.get_closest_marker("slow")]
@@ -163,6 +157,25 @@ def pytest_collection_modifyitems(config, items):
         config.hook.pytest_deselected(items=slow)
         items[:] = [item for item in items if not item.get_closest_marker("slow")]
         config._skmnist_slow_left_out = len(slow)
+
+
+def _check_every_entry_is_used(config, items):
+    """A whole-suite run refuses SLOW_TESTS entries that match no test, so
+    that renaming a test cannot quietly move it into the quick run."""
+    here = Path(__file__).parent.resolve()
+    whole = all(Path(arg).resolve() == here for arg in config.args)
+    if not whole or config.getoption("keyword") or config.getoption("markexpr"):
+        return
+    nodeids = [item.nodeid.removeprefix("tests/") for item in items]
+    unused = [
+        entry
+        for entry in SLOW_TESTS
+        if not any(_is_listed_slow_by(entry, nodeid) for nodeid in nodeids)
+    ]
+    if unused:
+        raise pytest.UsageError(
+            f"tests/conftest.py: SLOW_TESTS entries that match no test: {unused}"
+        )
 
 
 def pytest_report_header(config):

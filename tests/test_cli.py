@@ -7,6 +7,7 @@ import sys
 import joblib
 import numpy as np
 import pytest
+from _helpers import without_modules as _without
 
 from skmnist import cli
 from skmnist.apps._model_input import is_pickle_path
@@ -395,15 +396,6 @@ def test_an_unexpected_error_is_one_line_unless_asked(monkeypatch, tmp_path, cap
     )
     with pytest.raises(RuntimeError, match="nobody expected"):
         cli.main([*argv, "--traceback"])
-
-
-def _without(monkeypatch, *modules):
-    """Make ``modules`` (and what imported them) look not installed."""
-    for name in list(sys.modules):
-        if name.split(".")[0] in modules or name.startswith("skmnist.apps.serve"):
-            monkeypatch.delitem(sys.modules, name)
-    for module in modules:
-        monkeypatch.setitem(sys.modules, module, None)
 
 
 HINT = '(from a checkout of skmnist: pip install ".[{0}]")'

@@ -8,7 +8,7 @@ import sys
 import joblib
 import numpy as np
 import pytest
-from _helpers import within
+from _helpers import within, without_modules
 from PIL import Image
 
 import skmnist
@@ -522,3 +522,21 @@ def test_export_of_a_step_onnx_cannot_convert_is_one_line(
     )
     assert err.count("\n") == 1 and "Traceback" not in err
     assert not output.exists()
+
+
+def test_without_pillow_predict_says_so_once(
+    model_files, tmp_path, capsys, monkeypatch
+):
+    pictures = [tmp_path / "a.png", tmp_path / "b.png"]
+    for path in pictures:
+        Image.new("L", (28, 28)).save(path)
+    without_modules(monkeypatch, "PIL")
+    status, out, err = _run(
+        ["predict", "--model", model_files["skmnist"], *pictures], capsys
+    )
+    assert status == 1 and out == ""
+    assert err == (
+        "skmnist predict: error: reading pictures needs Pillow, which is not "
+        'installed: pip install "skmnist[images]" (from a checkout of skmnist: '
+        'pip install ".[images]")\n'
+    )
