@@ -36,9 +36,9 @@ _IDX_LABELS_MAGIC = 2049
 _GZIP_MAGIC = b"\x1f\x8b"
 _NPY_MAGIC = b"\x93NUMPY"
 
-# The largest data file read (an npz, or an IDX file once decompressed): twice
-# EMNIST's largest split, so that MNIST-like sets load and /dev/zero-like
-# sources are refused before memory runs out.
+# The largest data file read (an npz, or an IDX file once decompressed): about
+# four times EMNIST's largest split (550 MB of images), so that MNIST-like
+# sets load while a gzip bomb is refused before memory runs out.
 MAX_DATA_BYTES = 2 * 1024**3
 
 _N_CLASSES = 10
@@ -125,8 +125,10 @@ def load_mnist(path=None):
         If a file is truncated, corrupt or not MNIST: not an npz archive, a
         missing array, non-integer or out-of-range values, inconsistent
         shapes, a wrong IDX magic number or an IDX size that does not match
-        its header. Integer arrays with values within 0-255 (labels 0-9) are
-        accepted and cast to uint8.
+        its header; or if a path is not a regular file (a FIFO or a device,
+        refused unread) or holds more than 2 GiB (``MAX_DATA_BYTES``, an IDX
+        file once decompressed). Integer arrays with values within 0-255
+        (labels 0-9) are accepted and cast to uint8.
     MNISTUnavailableError
         If ``path`` is None, nothing is found locally and the download fails;
         a subclass of OSError whose message says how to use a local copy.
