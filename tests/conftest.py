@@ -96,6 +96,7 @@ SLOW_TESTS = {
     ),
     "test_serve.py::test_server_process[": "a server process per signal",
     "test_serve.py::test_oversized_bodies_are_refused_unread": "a server process",
+    "test_serve.py::test_pickle_files_need_the_flag": "a server process",
     "test_cli.py::test_train_end_to_end": "a process that trains on all of MNIST",
     "test_datasets.py::test_offline_the_error_is_all_that_is_printed": (
         "a process that imports TensorFlow"
