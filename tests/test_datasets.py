@@ -571,7 +571,11 @@ def test_offline_the_error_is_all_that_is_printed(tmp_path):
         for key, value in os.environ.items()
         if key not in ("SKMNIST_DATA", "TF_CPP_MIN_LOG_LEVEL")
     }
+    import skmnist
+
     env.update(
+        # The skmnist under test, wherever the process starts.
+        PYTHONPATH=str(Path(skmnist.__file__).parents[1]),
         KERAS_HOME=str(tmp_path / "keras"),
         HTTPS_PROXY="http://127.0.0.1:9",
         https_proxy="http://127.0.0.1:9",
