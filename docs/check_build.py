@@ -46,6 +46,10 @@ API_PAGES = (
     "skmnist.to_onnx",
     "skmnist.cli.main",
     "skmnist.cli.build_parser",
+    "skmnist.mlflow.log_model",
+    "skmnist.mlflow.save_model",
+    "skmnist.mlflow.load_model",
+    "skmnist.mlflow.get_default_pip_requirements",
 )
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

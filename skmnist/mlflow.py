@@ -322,11 +322,11 @@ def log_model(
     >>> X, y = load_digits(return_X_y=True)
     >>> clf = skmnist.MNISTMLPClassifier(epochs=20, random_state=0).fit(X / 16, y)
 
-    A tracking store in a local folder (MLflow 3.7 and later want this
+    A tracking store in a new local folder (MLflow 3.13 and later want this
     variable set to use one):
 
     >>> os.environ["MLFLOW_ALLOW_FILE_STORE"] = "true"
-    >>> mlflow.set_tracking_uri(Path(tempfile.mkdtemp()).as_uri())
+    >>> mlflow.set_tracking_uri((Path(tempfile.mkdtemp()) / "mlruns").as_uri())
     >>> with mlflow.start_run():
     ...     info = skmnist.mlflow.log_model(clf, name="digits")
     >>> loaded = skmnist.mlflow.load_model(info.model_uri)
@@ -375,7 +375,7 @@ def load_model(model_uri, dst_path=None):
     ------
     ValueError
         If the MLflow model has no ``skmnist`` flavor, or its model file is
-        not a valid skmnist file.
+        outside its folder or not a valid skmnist file.
 
     See Also
     --------
@@ -411,7 +411,13 @@ def load_model(model_uri, dst_path=None):
             f"{', '.join(sorted(flavors)) or 'none'}): it was not saved by "
             "skmnist.mlflow."
         )
-    return load(local / flavors[FLAVOR_NAME].get("data", _DATA))
+    model_file = (local / flavors[FLAVOR_NAME].get("data", _DATA)).resolve()
+    if not model_file.is_relative_to(local.resolve()):
+        raise ValueError(
+            f"The MLflow model at {uri} names a model file outside its folder "
+            f"({model_file}); it was not saved by skmnist.mlflow."
+        )
+    return load(model_file)
 
 
 def _check_model(model, pyfunc_predict_fn):

@@ -37,7 +37,7 @@ TINY = {"hidden_layer_sizes": (32,), "epochs": 1, "random_state": 0}
 def tracking(tmp_path, monkeypatch):
     """A local file store as the tracking server, in this test's tmp_path."""
     monkeypatch.setenv("MLFLOW_TRACKING_URI", (tmp_path / "mlruns").as_uri())
-    # MLflow 3.7+ refuses a folder as the tracking store unless told.
+    # MLflow 3.13+ refuses a folder as the tracking store unless told.
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
     monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
 
@@ -309,3 +309,34 @@ def test_a_model_of_another_flavor_is_refused(classifier, tmp_path):
     model.save(str(path / "MLmodel"))
     with pytest.raises(ValueError, match="has no 'skmnist' flavor"):
         skmnist.mlflow.load_model(path)
+
+
+def test_a_model_file_outside_the_model_folder_is_refused(classifier, tmp_path):
+    path = tmp_path / "m"
+    skmnist.mlflow.save_model(classifier, path)
+    skmnist.save(classifier, tmp_path / "elsewhere.skmnist")
+    model = Model.load(str(path))
+    model.flavors["skmnist"]["data"] = "../elsewhere.skmnist"
+    model.save(str(path / "MLmodel"))
+    with pytest.raises(ValueError, match="outside its folder"):
+        skmnist.mlflow.load_model(path)
+
+
+@pytest.mark.parametrize(
+    "name", [name for name in skmnist.mlflow.__all__ if name.islower()]
+)
+def test_public_functions_have_complete_docstrings(name):
+    from test_docstrings import (
+        _documented_parameters,
+        _sections,
+        _signature_parameters,
+    )
+
+    function = getattr(skmnist.mlflow, name)
+    sections = _sections(function)
+    assert sections["Summary"].strip()
+    assert ">>> " in sections["Examples"]
+    assert "Returns" in sections
+    expected = _signature_parameters(function)
+    if expected:
+        assert _documented_parameters(sections["Parameters"]) == expected
