@@ -20,7 +20,13 @@ from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
 
 import skmnist
-from skmnist import MNISTCNNClassifier, MNISTMLPClassifier, make_mnist_pipeline
+from skmnist import (
+    MNISTCNNClassifier,
+    MNISTMLPClassifier,
+    NetworkClassifier,
+    make_mnist_pipeline,
+)
+from skmnist.layers import Conv2D, Dense, Flatten, MaxPool2D
 
 try:
     from sklearn.callback import ProgressBar, ScoringMonitor
@@ -246,6 +252,22 @@ def test_the_convnet_reports_its_epochs(mnist):
     scores = _epoch_scores(monitor)
     assert len(scores) == 2
     assert scores[-1] == clf.score(X, y)
+
+
+@needs_callbacks
+def test_any_network_reports_its_epochs(data):
+    """NetworkClassifier, of any layers, shares the presets' fit and its tasks."""
+    X, y = data
+    monitor = ScoringMonitor(scoring="accuracy")
+    clf = NetworkClassifier(
+        layers=[Conv2D(4, 3), MaxPool2D(2), Flatten(), Dense(16)],
+        epochs=2,
+        random_state=0,
+    )
+    clf.set_callbacks(monitor).fit(X[:600], y[:600])
+    scores = _epoch_scores(monitor)
+    assert len(scores) == 2
+    assert scores[-1] == clf.score(X[:600], y[:600])
 
 
 @needs_callbacks
