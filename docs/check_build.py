@@ -48,6 +48,10 @@ API_PAGES = (
     "skmnist.to_onnx",
     "skmnist.cli.main",
     "skmnist.cli.build_parser",
+    "skmnist.mlflow.log_model",
+    "skmnist.mlflow.save_model",
+    "skmnist.mlflow.load_model",
+    "skmnist.mlflow.get_default_pip_requirements",
 )
 # Objects that examples use: their API pages must list those examples.
 EXAMPLES_USE = (
