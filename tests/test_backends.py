@@ -233,7 +233,7 @@ def test_a_file_trained_here_continues_training_on_another_backend(
     gap = np.abs(there["after"] - clf.predict_proba(X_test)).max()
     lost = np.abs(fresh_optimizer.fit(X, y).predict_proba(X_test) - there["after"])
     # Far closer to continuing here than to continuing without the state.
-    assert gap < 1e-3 and gap < lost.max() / 10, (gap, lost.max())
+    assert gap < 1e-3 and gap < lost.max() / 3, (gap, lost.max())
 
 
 def test_a_file_trained_on_another_backend_continues_training_here(digits, tmp_path):
@@ -262,7 +262,7 @@ def test_a_file_trained_on_another_backend_continues_training_here(digits, tmp_p
     ("make_network", "threshold"),
     [
         (lambda: MNISTMLPClassifier(epochs=2, random_state=0), 0.93),
-        (lambda: MNISTCNNClassifier(epochs=1, random_state=0), 0.90),
+        (lambda: MNISTCNNClassifier(epochs=2, random_state=0), 0.93),
     ],
     ids=["mlp", "cnn"],
 )

@@ -4,8 +4,10 @@
 canvas with W3C pointer actions (mouse, touch and pen), which the page sees as
 pointer events, and reads the answer from ``#prediction``. Chromium and its
 driver are Debian's ``chromium`` and ``chromium-driver`` packages (``.ci/run``
-installs them). The screenshot of the pad is saved in the test's temporary
-folder, and also to ``$SKMNIST_SCREENSHOT`` when that is set (that is how
+installs them); without them the test is skipped, saying in one line what is
+missing, except in CI (the environment variable CI set), where it fails.
+The screenshot of the pad is saved in the test's temporary folder, and also
+to ``$SKMNIST_SCREENSHOT`` when that is set (that is how
 ``docs/_static/serve_drawing_pad.png`` was made).
 
 Models of other labels (floats 0.0 to 9.0, booleans, JavaScript property
@@ -22,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _helpers import require_programs
 from _server import JS_NAMES, label_model_path, serving
 from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
@@ -61,6 +64,11 @@ SEVEN = _stroke(
 
 @pytest.fixture(scope="module")
 def browser():
+    require_programs(
+        "the drawing pad's browser test",
+        {"Chromium": CHROMIUM, "chromedriver": CHROMEDRIVER},
+        "Debian: apt-get install chromium chromium-driver",
+    )
     options = Options()
     options.binary_location = CHROMIUM
     for flag in (

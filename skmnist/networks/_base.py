@@ -32,6 +32,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from .._utils import callbacks
 from .._utils.random import draw_seed
 from ._architecture import Architecture, compute_dtype, network_configs
 from ._training_data import training_rows
@@ -41,7 +42,9 @@ from ._training_data import training_rows
 _INFERENCE_PLANS = weakref.WeakKeyDictionary()
 
 
-class BaseNetworkClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
+class BaseNetworkClassifier(
+    ClassifierMixin, callbacks.CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta
+):
     """Base class of skmnist's Keras networks as scikit-learn classifiers.
 
     Do not use it directly: use :class:`NetworkClassifier` or one of its
@@ -272,7 +275,16 @@ class BaseNetworkClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         before = self._snapshot()
         try:
             call = self._validate_call(X, y, sample_weight, classes, incremental)
-            self._run(call, before)
+            # scikit-learn's callbacks (set_callbacks): this fit and its epochs.
+            with callbacks.fit_callbacks(
+                self,
+                call["X"],
+                call["classes"][call["y"]],
+                sample_weight,
+                max_epochs=1 if incremental else self.epochs,
+                task_name="partial_fit" if incremental else "fit",
+            ):
+                self._run(call, before)
         except BaseException:
             self._restore(before)
             raise
@@ -407,7 +419,15 @@ class BaseNetworkClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             improved = loss <= self.best_loss_ - self.tol
             self.best_loss_ = min(self.best_loss_, loss)
         self._no_improvement_count = 0 if improved else self._no_improvement_count + 1
-        return self._no_improvement_count > self.n_iter_no_change
+        stop = self._no_improvement_count > self.n_iter_no_change
+
+        def weights_now():
+            coefs, intercepts = trainer.weights()
+            return {"coefs_": coefs, "intercepts_": intercepts}
+
+        # scikit-learn's callbacks (set_callbacks) see the network as it
+        # stands after each epoch, and may stop training.
+        return callbacks.epoch_end(self, weights_now, stopping=stop) or stop
 
     def _record(self, history, stopping):
         """Append a call's epochs to the history and the attributes derived from it.
@@ -712,7 +732,9 @@ class BaseNetworkClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         # TensorFlow to load; the weights, the optimizer and random layers'
         # state and the random generator are plain arrays that rebuild it on
         # demand.
-        state = super().__getstate__()
+        # A copy: object.__getstate__ gives the instance's own __dict__, which
+        # pickling (or copy.copy, as scikit-learn's callbacks use) must leave be.
+        state = dict(super().__getstate__())
         trainer = state.pop("_keras_trainer", None)
         if trainer is not None:
             state["_training_state"] = trainer.state()
