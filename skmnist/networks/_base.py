@@ -216,7 +216,8 @@ class BaseNetworkClassifier(
         to within float32 rounding. It is compiled with this classifier's
         optimizer and the sparse categorical cross-entropy, for fine-tuning on
         integer labels ``0 .. n_classes - 1`` (positions in ``classes_``);
-        training it leaves this classifier unchanged. Needs TensorFlow.
+        training it leaves this classifier unchanged. Built on the backend Keras
+        is configured with (TensorFlow, JAX or PyTorch).
 
         Returns
         -------
