@@ -183,7 +183,8 @@ _PREPARE = {
 # generator: the user's global random state is put back afterwards, so that
 # training has no global side effect.
 _numpy_global_state = np.random.get_state()  # noqa: NPY002
-if "keras" not in sys.modules and configured_backend() in _PREPARE:
+# Each preparation leaves alone what the user's code set up already.
+if configured_backend() in _PREPARE:
     _PREPARE[configured_backend()](_cores_given())
 
 import keras  # noqa: E402
