@@ -67,8 +67,6 @@ def test_training_uses_the_configured_backend_and_no_other(digits):
         # TensorFlow imported before PyTorch's compiler stack crashes the
         # process; it has no business in a JAX or PyTorch process either.
         assert "tensorflow" not in sys.modules
-    if BACKEND != "torch":
-        assert "torch" not in sys.modules
 
 
 def test_fixed_seed_is_bitwise_reproducible_with_weights_and_early_stopping(
