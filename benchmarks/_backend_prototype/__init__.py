@@ -1,5 +1,10 @@
 """Prototype of skmnist's backend-neutral training loop (issue 20, phase 1).
 
+Superseded by ``skmnist/training`` (phase 2: ``_loop.py`` and the
+``_step_<backend>.py`` modules); kept for ``bench_fit.py``'s ``keras-cnn``
+contender (its ``_network.default_convnet``) and its by-name ``prototype``
+contenders.
+
 One Python epoch loop (:mod:`._loop`) around a small per-backend *step*
 (:mod:`._steps_tensorflow`, :mod:`._steps_jax`, :mod:`._steps_torch`), for
 the backend Keras is configured with (``KERAS_BACKEND`` or ``keras.json``).
