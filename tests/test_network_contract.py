@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 import joblib
+import keras
 import numpy as np
 import pytest
 from _networks import SMALL, other_network_params, small_network
@@ -370,7 +371,9 @@ def test_numpy_prediction_equals_keras(make, digits):
         atol=1e-5,
     )
     np.testing.assert_allclose(
-        np.asarray(clf._keras_model()(X_test, training=False)),
+        # keras.ops, not np.asarray: a PyTorch tensor that needs gradients
+        # refuses NumPy's conversion.
+        keras.ops.convert_to_numpy(clf._keras_model()(X_test, training=False)),
         clf.predict_proba(X_test),
         atol=1e-5,
     )
