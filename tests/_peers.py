@@ -69,6 +69,12 @@ NETWORKS = {
     ),
 }
 
+
+def network_of(clf):
+    """The :class:`Network` that made ``clf``, for a second one of its kind."""
+    return next(net for net in NETWORKS.values() if isinstance(clf, net.cls))
+
+
 # The training-only randomness each network has, for the cases about its state
 # (dropout masks, random shifts) that must survive pickling and copying.
 RANDOM_LAYERS = {
