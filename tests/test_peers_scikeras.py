@@ -211,12 +211,11 @@ def test_pickling_between_partial_fits_changes_nothing(net, optimizer):
     m1.partial_fit(X, y, classes=[0, 1, 2])
     m2.partial_fit(X, y, classes=[0, 1, 2])
     assert same_weights(m1, m2)
-    for k in range(2):
-        m1.partial_fit(X, y)
-        m2 = pickle.loads(pickle.dumps(m2)).partial_fit(X, y)
-        assert m1.n_iter_ == m2.n_iter_ == k + 2
-        assert same_weights(m1, m2)
-        assert_array_equal(m1.predict_proba(X), m2.predict_proba(X))
+    m1.partial_fit(X, y)
+    m2 = pickle.loads(pickle.dumps(m2)).partial_fit(X, y)
+    assert m1.n_iter_ == m2.n_iter_ == 2
+    assert same_weights(m1, m2)
+    assert_array_equal(m1.predict_proba(X), m2.predict_proba(X))
 
 
 @pytest.mark.xfail(strict=True, reason=ISSUE_17.format(7))
@@ -356,17 +355,17 @@ def test_training_leaves_the_environment_and_tensorflow_settings_alone(net):
 
 def test_sample_weights_tilt_the_model(net):
     # scikeras test_parameters.py::test_sample_weights_fit
-    X = np.ones((2000, 1))
-    y = np.array([1] * 1000 + [-1] * 1000)
+    X = np.ones((1000, 1))
+    y = np.array([1] * 500 + [-1] * 500)
 
     def proba(sample_weight):
         clf = net(epochs=5).fit(X, y, sample_weight=sample_weight)
         return clf.predict_proba(X)
 
     unweighted = proba(None)
-    tilted = proba(np.r_[np.full(1000, 0.8), np.full(1000, 0.2)])
+    tilted = proba(np.r_[np.full(500, 0.8), np.full(500, 0.2)])
     assert np.mean(np.diff(tilted, axis=1)) > np.mean(np.diff(unweighted, axis=1))
-    assert_allclose(proba(np.full(2000, 0.5)), unweighted, rtol=1e-3)
+    assert_allclose(proba(np.full(1000, 0.5)), unweighted, rtol=1e-3)
 
 
 def test_score_with_sample_weights(fitted):
@@ -436,7 +435,7 @@ def test_predictions_have_mlpclassifiers_shape_and_dtype(net, n_classes, dtype):
     labels = rng.randint(0, n_classes, size=400)
     X, y = labels.reshape(-1, 1).astype(float), labels.astype(dtype)
     ours = net(epochs=10).fit(X[:300], y[:300]).predict(X[300:])
-    theirs = MLPClassifier(max_iter=50, random_state=0).fit(X[:300], y[:300])
+    theirs = MLPClassifier(max_iter=10, random_state=0).fit(X[:300], y[:300])
     expected = theirs.predict(X[300:])
     assert (ours.shape, ours.dtype) == (expected.shape, expected.dtype)
     assert accuracy_score(y[300:], ours) >= 0.95

@@ -122,10 +122,11 @@ def test_one_sgd_step_follows_the_gradient_of_the_cross_entropy(net, activation)
 @pytest.mark.parametrize("activation", ACTIVATIONS)
 def test_learns_the_digits_with_every_activation(net, activation):
     # sklearn test_mlp.py::test_lbfgs_classification (lbfgs -> Adam,
-    # max_iter=150 -> 60 epochs of mini-batches; the 3-class digits here, the
+    # max_iter=150 -> 30 epochs of mini-batches; the 3-class digits here, the
     # 2-class ones in test_predict_proba_binary)
     X, y = X_DIGITS_MULTI, Y_DIGITS_MULTI
-    clf = net(epochs=60, activation=activation).fit(X[:150], y[:150])
+    clf = net(epochs=30, learning_rate=0.02, activation=activation)
+    clf.fit(X[:150], y[:150])
     assert clf.score(X[:150], y[:150]) > 0.95
     y_pred = clf.predict(X[150:])
     assert (y_pred.shape[0], y_pred.dtype.kind) == (len(X) - 150, y.dtype.kind)
