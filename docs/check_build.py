@@ -29,6 +29,7 @@ EXPECTED_FIGURES = {
     "plot_dask_search": 1,
     "plot_onnx_export": 1,
     "plot_cnn_vs_mlp": 1,
+    "plot_network_classifier": 1,
 }
 API_PAGES = (
     "skmnist.load_mnist",
@@ -36,6 +37,9 @@ API_PAGES = (
     "skmnist.MNISTPreprocessor",
     "skmnist.MNISTMLPClassifier",
     "skmnist.MNISTCNNClassifier",
+    "skmnist.NetworkClassifier",
+    "skmnist.layers.Conv2D",
+    "skmnist.layers.Residual",
     "skmnist.make_mnist_pipeline",
     "skmnist.save",
     "skmnist.load",

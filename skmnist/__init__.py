@@ -5,10 +5,21 @@ is first trained.
 """
 
 from . import _legacy
+from ._registry import (
+    register_estimator,
+    register_network,
+    registered_estimators,
+    registered_networks,
+)
 from ._version import __version__
 from .data import MNISTPreprocessor, MNISTUnavailableError, load_mnist
 from .export import to_onnx
-from .networks import MNISTCNNClassifier, MNISTMLPClassifier, make_mnist_pipeline
+from .networks import (
+    MNISTCNNClassifier,
+    MNISTMLPClassifier,
+    NetworkClassifier,
+    make_mnist_pipeline,
+)
 from .persistence import load, save
 
 _legacy.install()
@@ -18,10 +29,15 @@ __all__ = [
     "MNISTMLPClassifier",
     "MNISTPreprocessor",
     "MNISTUnavailableError",
+    "NetworkClassifier",
     "__version__",
     "load",
     "load_mnist",
     "make_mnist_pipeline",
+    "register_estimator",
+    "register_network",
+    "registered_estimators",
+    "registered_networks",
     "save",
     "to_onnx",
 ]

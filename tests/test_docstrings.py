@@ -14,11 +14,24 @@ import skmnist
 from skmnist import cli
 from skmnist.networks._base import BaseNetworkClassifier
 
-PUBLIC = {
-    f"skmnist.{name}": getattr(skmnist, name)
-    for name in skmnist.__all__
-    if name != "__version__"
-} | {"skmnist.cli.main": cli.main, "skmnist.cli.build_parser": cli.build_parser}
+PUBLIC = (
+    {
+        f"skmnist.{name}": getattr(skmnist, name)
+        for name in skmnist.__all__
+        if name != "__version__"
+    }
+    | {"skmnist.cli.main": cli.main, "skmnist.cli.build_parser": cli.build_parser}
+    | {
+        f"skmnist.networks.{name}": getattr(skmnist.networks, name)
+        for name in ("lenet5", "residual_network")
+    }
+)
+# The layer kinds and the functions of skmnist.layers.
+LAYERS = {
+    f"skmnist.layers.{name}": getattr(skmnist.layers, name)
+    for name in skmnist.layers.__all__
+    if callable(getattr(skmnist.layers, name))
+}
 
 _SECTION = re.compile(r"^\s*(\w[\w ]*)\n\s*-{3,}\s*$", re.MULTILINE)
 
@@ -28,6 +41,8 @@ def _sections(obj):
     doc = inspect.getdoc(obj) or ""
     headers = list(_SECTION.finditer(doc))
     sections = {"Summary": doc[: headers[0].start()] if headers else doc}
+    if not headers:
+        return sections
     for header, following in zip(headers, [*headers[1:], None], strict=True):
         end = following.start() if following else len(doc)
         sections[header.group(1)] = doc[header.end() : end]
@@ -61,14 +76,41 @@ def test_the_public_api_is_all_checked():
         "skmnist.MNISTMLPClassifier",
         "skmnist.MNISTPreprocessor",
         "skmnist.MNISTUnavailableError",
+        "skmnist.NetworkClassifier",
         "skmnist.load",
         "skmnist.load_mnist",
         "skmnist.make_mnist_pipeline",
+        "skmnist.register_estimator",
+        "skmnist.register_network",
+        "skmnist.registered_estimators",
+        "skmnist.registered_networks",
         "skmnist.save",
         "skmnist.to_onnx",
         "skmnist.cli.main",
         "skmnist.cli.build_parser",
+        "skmnist.networks.lenet5",
+        "skmnist.networks.residual_network",
     }
+
+
+@pytest.mark.parametrize("name", sorted(LAYERS))
+def test_layer_kinds_and_functions_have_numpydoc_docstrings(name):
+    obj = LAYERS[name]
+    sections = _sections(obj)
+    assert sections["Summary"].strip(), f"{name} has no summary"
+    if inspect.isclass(obj) and issubclass(obj, skmnist.layers.Layer):
+        assert ">>> " in sections.get("Examples", ""), f"{name}: no Examples"
+        if obj.__init__ is object.__init__:
+            return
+        expected = _signature_parameters(obj.__init__)
+        if expected:
+            documented = _documented_parameters(sections.get("Parameters", ""))
+            assert documented == expected, f"{name}: Parameters section"
+        return
+    if not inspect.isclass(obj):
+        assert "Returns" in sections, f"{name} has no Returns section"
+        documented = _documented_parameters(sections.get("Parameters", ""))
+        assert documented == _signature_parameters(obj), f"{name}: Parameters"
 
 
 @pytest.mark.parametrize("name", sorted(PUBLIC))

@@ -66,7 +66,7 @@ def test_numpy_forward_pass_equals_keras_on_the_mnist_test_set(
 def test_keras_model_rebuilt_after_loading_agrees_too(tutorial_classifier, X_test):
     """A model loaded from a file rebuilds its Keras twin from the weights."""
     loaded = pickle_round_trip(tutorial_classifier)
-    assert getattr(loaded, "_model", None) is None
+    assert getattr(loaded, "_keras_trainer", None) is None
     rebuilt = np.asarray(loaded._keras_model().predict(X_test[:2000], verbose=0))
     np.testing.assert_allclose(loaded.predict_proba(X_test[:2000]), rebuilt, atol=1e-5)
 

@@ -154,14 +154,29 @@ def test_convnet_on_padded_non_square_rows():
     _assert_same_predictions(onnx_model, clf, X64)
 
 
+@skmnist.layers.register_layer
+class _Halve(skmnist.layers.Layer):
+    """A kind of a user's own that gives no ONNX nodes."""
+
+    kind = "tests.halve"
+
+    def __init__(self):
+        pass
+
+    def forward(self, Z, weights):
+        return Z / 2
+
+
 def test_a_layer_kind_without_a_conversion_is_a_clear_error(convnet_pipeline):
     clf = copy.deepcopy(convnet_pipeline[-1])
-    clf.architecture_.insert(1, {"kind": "batch_norm"})
-    with pytest.raises(ValueError, match="no ONNX conversion for layers of kind"):
+    clf.architecture_.insert(1, {"kind": "tests.halve"})
+    with pytest.raises(
+        NotImplementedError, match=r"'tests\.halve'.*no ONNX conversion"
+    ):
         skmnist.to_onnx(clf)
     clf = copy.deepcopy(convnet_pipeline[-1])
     clf.architecture_.remove({"kind": "flatten"})
-    with pytest.raises(ValueError, match="'dense' layer takes rows"):
+    with pytest.raises(ValueError, match=r"\(Dense\): needs rows"):
         skmnist.to_onnx(clf)
 
 

@@ -191,9 +191,7 @@ def state_of(clf):
     """
     live = None
     if hasattr(clf, "coefs_"):
-        from skmnist.training import _keras as _network
-
-        live = _network.get_weights(clf._keras_model())
+        live = clf._trainer().weights()
     return fingerprint(clf), pickle.dumps(live)
 
 
@@ -230,7 +228,7 @@ def assert_same_model(a, b, private=False):
         return sorted(
             name
             for name in vars(clf)
-            if name not in ("_model", "_training_state")
+            if name not in ("_keras_trainer", "_training_state")
             and (private or (name.endswith("_") and not name.startswith("_")))
         )
 

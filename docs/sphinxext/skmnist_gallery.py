@@ -7,6 +7,7 @@ ORDER = (
     "plot_confusion_matrix.py",
     "plot_save_load_predict.py",
     "plot_cnn_vs_mlp.py",
+    "plot_network_classifier.py",
     "plot_onnx_export.py",
     "plot_dask_search.py",  # last: its cluster sets thread variables in this process
 )

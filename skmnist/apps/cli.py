@@ -22,6 +22,7 @@ import time
 
 import numpy as np
 
+from .._registry import registered_networks
 from ._model_input import is_pickle_path, load_model, model_input
 
 
@@ -105,10 +106,13 @@ def build_parser():
     )
     train.add_argument(
         "--network",
-        choices=("mlp", "cnn"),
+        choices=sorted(registered_networks()),
         default="mlp",
-        help="mlp: the tutorial's multi-layer perceptron (MNISTMLPClassifier); "
-        "cnn: a convolutional network (MNISTCNNClassifier) (default: %(default)s)",
+        help="; ".join(
+            f"{name}: {description}"
+            for name, description in registered_networks().items()
+        )
+        + " (default: %(default)s)",
     )
     train.add_argument(
         "--data",

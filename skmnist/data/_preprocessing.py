@@ -10,11 +10,13 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from .._registry import register_estimator
 from .._utils.memory import aligned_empty
 
 PIXEL_MAX = 255
 
 
+@register_estimator
 class MNISTPreprocessor(TransformerMixin, BaseEstimator):
     """Flatten images to rows and scale pixel values from [0, 255] to [0, 1].
 

@@ -16,6 +16,7 @@ import numbers
 import numpy as np
 
 from .._utils.files import atomic_path
+from ..layers import _sequence
 
 # The options skl2onnx's classifiers declare; its default parser for
 # classifiers reads them (ZipMap or a plain tensor, labels or indices).
@@ -28,14 +29,6 @@ CLASSIFIER_OPTIONS = {
 # Pad takes its pads as an input from opset 11, Softmax normalises one axis
 # (rather than a flattened 2-D view) from opset 13.
 MIN_OPSET = 13
-
-_ONNX_ACTIVATIONS = {
-    "identity": None,
-    "logistic": "Sigmoid",
-    "tanh": "Tanh",
-    "relu": "Relu",
-    "softmax": "Softmax",
-}
 
 
 def _optional_imports():
@@ -51,10 +44,15 @@ def _optional_imports():
 
 
 def _classifier_classes():
-    from ..networks._cnn import MNISTCNNClassifier
-    from ..networks._mlp import MNISTMLPClassifier
+    """The registered network classes (skmnist's and users' own)."""
+    from .._registry import registered_estimators
+    from ..networks._base import BaseNetworkClassifier
 
-    return [MNISTMLPClassifier, MNISTCNNClassifier]
+    return [
+        cls
+        for cls in registered_estimators().values()
+        if issubclass(cls, BaseNetworkClassifier)
+    ]
 
 
 def register():
@@ -422,17 +420,26 @@ def _convert_classifier(scope, operator, container):
     """The network's forward pass, then the label of the most probable class."""
     from onnx import TensorProto
 
+    from ..networks._architecture import Architecture
+
     _check_opset(container)
     model = operator.raw_operator
+    network = Architecture(model.architecture_, model.n_features_in_)
+    network.check_weights(model.coefs_, model.intercepts_, len(model.classes_))
     output_dtype = _pass_dtype(operator.inputs[0])
     dtype = output_dtype
-    if any(layer["kind"] == "conv2d" for layer in model.architecture_):
-        # onnxruntime's CPU Conv is float32 only: a ConvNet computes in float32
-        # and returns double probabilities for double input.
+    if any(
+        sub.onnx_float32_only for layer in network.layers for sub in layer.sublayers()
+    ):
+        # onnxruntime's CPU convolutions and poolings are float32 only: such a
+        # network computes in float32 and returns double probabilities for
+        # double input.
         dtype = TensorProto.FLOAT
     graph = _Graph(scope, container, dtype)
     X = graph.node("Cast", [operator.inputs[0].full_name], to=dtype)
-    proba = _forward(graph, X, model)
+    numpy_dtype = np.float32 if dtype == TensorProto.FLOAT else np.float64
+    weights = network.inference_weights(model.coefs_, model.intercepts_, numpy_dtype)
+    proba = _sequence.to_onnx(network.steps, graph, X, iter(weights))
     if dtype != output_dtype:
         proba = graph.node("Cast", [proba], to=output_dtype)
     graph.node("Identity", [proba], operator.outputs[1].full_name)
@@ -469,159 +476,3 @@ def _onnx_classes(classes):
     if all(isinstance(label, numbers.Integral) for label in classes):
         return classes.astype(np.int64)
     return np.array([str(label).encode("utf-8") for label in classes], dtype=object)
-
-
-# One function per layer kind: (graph, tensor, layout, layer, weights) ->
-# (tensor, layout). The layout is "rows" for (n, features) or "nchw" for the
-# (n, channels, height, width) that ONNX's Conv and MaxPool take; Keras's
-# NHWC order matters again only where an image is flattened.
-
-
-def _image_layer(graph, X, layout, layer, weights):
-    _expect_layout(layer, layout, "rows")
-    side, padding = int(layer["side"]), int(layer.get("padding", 0))
-    n_features = weights.n_features
-    if n_features > side * side:
-        raise ValueError(
-            f"an image layer of side {side} cannot hold {n_features} features"
-        )
-    if n_features < side * side:  # zero-padded at the end of the row
-        pads = graph.constant(
-            "pads", np.array([0, 0, 0, side * side - n_features], np.int64)
-        )
-        X = graph.node("Pad", [X, pads])
-    # With one channel, NHWC (n, s, s, 1) and NCHW (n, 1, s, s) are the same
-    # memory order: one reshape gives the layout Conv takes.
-    shape = graph.constant("shape", np.array([0, 1, side, side], np.int64))
-    X = graph.node("Reshape", [X, shape])
-    if padding:
-        pads = np.array([0, 0, padding, padding, 0, 0, padding, padding], np.int64)
-        X = graph.node("Pad", [X, graph.constant("pads", pads)])
-    return X, "nchw"
-
-
-def _conv2d_layer(graph, X, layout, layer, weights):
-    _expect_layout(layer, layout, "nchw")
-    kernel, bias = weights.take(layer)
-    # Keras kernels are (kh, kw, in, out); ONNX's are (out, in, kh, kw).
-    onnx_kernel = graph.weight("kernel", np.transpose(kernel, (3, 2, 0, 1)))
-    Z = graph.node(
-        "Conv",
-        [X, onnx_kernel, graph.weight("bias", bias)],
-        kernel_shape=list(kernel.shape[:2]),
-        strides=[1, 1],
-    )
-    return _activation(graph, Z, layer["activation"]), layout
-
-
-def _max_pool2d_layer(graph, X, layout, layer, weights):
-    _expect_layout(layer, layout, "nchw")
-    pool = [int(size) for size in layer["pool_size"]]
-    # Stride = pool size, no padding, floor: Keras's "valid" pooling.
-    return graph.node("MaxPool", [X], kernel_shape=pool, strides=pool), layout
-
-
-def _flatten_layer(graph, X, layout, layer, weights):
-    _expect_layout(layer, layout, "nchw")
-    # Keras flattens channels last: back to NHWC before the rows are made.
-    nhwc = graph.node("Transpose", [X], perm=[0, 2, 3, 1])
-    return graph.node("Flatten", [nhwc], axis=1), "rows"
-
-
-def _dense_layer(graph, X, layout, layer, weights):
-    _expect_layout(layer, layout, "rows")
-    coef, intercept = weights.take(layer)
-    Z = graph.node("MatMul", [X, graph.weight("coefficient", coef)])
-    Z = graph.node("Add", [Z, graph.weight("intercept", intercept)])
-    return _activation(graph, Z, layer["activation"]), layout
-
-
-def _inference_identity(graph, X, layout, layer, weights):
-    return X, layout  # dropout and random shifts act only in training
-
-
-LAYERS = {
-    "image": _image_layer,
-    "conv2d": _conv2d_layer,
-    "max_pool2d": _max_pool2d_layer,
-    "flatten": _flatten_layer,
-    "dense": _dense_layer,
-    "dropout": _inference_identity,
-    "random_shift": _inference_identity,
-}
-
-
-class _Weights:
-    """Hands out ``coefs_``/``intercepts_`` to the weighted layers in order."""
-
-    def __init__(self, coefs, intercepts, n_features):
-        if len(coefs) != len(intercepts):
-            raise ValueError(
-                f"{len(coefs)} kernels but {len(intercepts)} biases in the model"
-            )
-        self._pairs = list(zip(coefs, intercepts, strict=True))
-        self._next = 0
-        self.n_features = n_features
-
-    def take(self, layer):
-        if self._next == len(self._pairs):
-            raise ValueError(
-                f"architecture_ has more weighted layers than the model's "
-                f"{len(self._pairs)} kernels (at {layer!r})"
-            )
-        coef, intercept = (np.asarray(a) for a in self._pairs[self._next])
-        self._next += 1
-        return coef, intercept
-
-    def check_all_used(self):
-        if self._next != len(self._pairs):
-            raise ValueError(
-                f"architecture_ uses {self._next} of the model's "
-                f"{len(self._pairs)} kernels"
-            )
-
-
-def _forward(graph, X, model):
-    """The graph of the model's forward pass; returns the probabilities' name."""
-    architecture = model.architecture_
-    if not architecture or architecture[-1].get("kind") != "dense":
-        raise ValueError("the last layer of architecture_ must be dense (softmax)")
-    if architecture[-1].get("activation") != "softmax":
-        raise ValueError(
-            "the last layer of architecture_ must have a softmax activation, "
-            f"not {architecture[-1].get('activation')!r}"
-        )
-    weights = _Weights(model.coefs_, model.intercepts_, model.n_features_in_)
-    layout = "rows"
-    for layer in architecture:
-        kind = layer.get("kind")
-        if kind not in LAYERS:
-            raise ValueError(
-                f"no ONNX conversion for layers of kind {kind!r}; known kinds: "
-                f"{sorted(LAYERS)}"
-            )
-        X, layout = LAYERS[kind](graph, X, layout, layer, weights)
-    weights.check_all_used()
-    return X
-
-
-def _expect_layout(layer, layout, expected):
-    if layout != expected:
-        shape = {"rows": "rows (n, features)", "nchw": "images (n, h, w, c)"}
-        raise ValueError(
-            f"a {layer['kind']!r} layer takes {shape[expected]}, but the layer "
-            f"before it gives {shape[layout]}"
-        )
-
-
-def _activation(graph, Z, name):
-    if name not in _ONNX_ACTIVATIONS:
-        raise ValueError(
-            f"no ONNX conversion for activation {name!r}; known: "
-            f"{sorted(_ONNX_ACTIVATIONS)}"
-        )
-    op_type = _ONNX_ACTIVATIONS[name]
-    if op_type is None:
-        return Z
-    attrs = {"axis": -1} if op_type == "Softmax" else {}
-    return graph.node(op_type, [Z], **attrs)

@@ -1,182 +1,173 @@
-"""A network described as plain data: the layer kinds and their weight shapes.
+"""A network as data: its layers' configurations, checked, costed and run in NumPy.
 
-A fitted skmnist classifier keeps its network as ``architecture_``, a list of
-layer descriptions such as ``{"kind": "dense", "units": 10, "activation":
-"softmax"}``, and the kernels and biases of its weighted layers as ``coefs_``
-and ``intercepts_``. :mod:`skmnist.training._keras` builds the Keras model from the
-description (training), :mod:`skmnist.networks._inference` runs it in NumPy
-(prediction), and this module checks that weights fit a description, which is
-what makes a loaded file trustworthy. Nothing here imports TensorFlow.
-
-The kinds, with the 2-D input ``(n_samples, n_features)``:
-
-``image`` (``side``, ``padding``)
-    Rows zero-padded at the end to ``side * side`` values, read row by row
-    as ``side x side`` single-channel images, then framed by ``padding``
-    zero pixels on every side.
-``conv2d`` (``filters``, ``kernel_size``, ``activation``)
-    A stride-1 "valid" convolution; kernel ``(kh, kw, channels, filters)``.
-``max_pool2d`` (``pool_size``)
-    Non-overlapping max pooling (stride = pool size, "valid").
-``flatten``
-    Images to rows, channels last, as Keras's ``Flatten``.
-``dense`` (``units``, ``activation``)
-    A fully connected layer; kernel ``(n_inputs, units)``.
-``dropout`` (``rate``) and ``random_shift`` (``max_shift``, pixels)
-    Act during training only: identity at prediction time.
-
-Activations have scikit-learn's names, plus ``"softmax"`` for the output.
+A fitted classifier keeps its network as ``architecture_``, a list of layer
+configurations (``{"kind": "dense", "units": 10, "activation": "softmax"}``,
+see :mod:`skmnist.layers`), and the weights of its weighted layers as
+``coefs_`` and ``intercepts_``. :class:`Architecture` reads the list back into
+layers of registered kinds, traces the shapes through them, says what the
+weights must look like and what a row costs, and predicts: what makes a loaded
+file trustworthy and prediction free of TensorFlow.
 """
-
-import math
-from numbers import Integral, Real
 
 import numpy as np
 
-HIDDEN_ACTIVATIONS = ("identity", "logistic", "tanh", "relu")
-_ACTIVATIONS = (*HIDDEN_ACTIVATIONS, "softmax")
+from ..layers import Dense, Image, _sequence, image_side, layer_from_config
 
-# Each kind's fields and a check of each field's value.
-_FIELDS = {
-    "image": {"side": "positive", "padding": "non_negative"},
-    "conv2d": {
-        "filters": "positive",
-        "kernel_size": "pair",
-        "activation": "activation",
-    },
-    "max_pool2d": {"pool_size": "pair"},
-    "flatten": {},
-    "dense": {"units": "positive", "activation": "activation"},
-    "dropout": {"rate": "fraction"},
-    "random_shift": {"max_shift": "non_negative"},
-}
+# What a network read from a file may cost, per row, to be loaded: the
+# arithmetic of one row's forward pass, and the numbers one layer holds at
+# once for it. The default ConvNet needs about 1.6e6 and 3.6e4.
+MAX_MULTIPLY_ADDS = 1 << 30
+MAX_VALUES = 1 << 23
+# Layers in a network read from a file, nested ones included.
+MAX_LAYERS = 4096
+# Prediction runs in chunks of rows whose working memory stays within this.
+CHUNK_BYTES = 64 << 20
 
 
-def _valid(check, value):
-    if check == "positive":
-        return isinstance(value, Integral) and not isinstance(value, bool) and value > 0
-    if check == "non_negative":
-        return (
-            isinstance(value, Integral) and not isinstance(value, bool) and value >= 0
-        )
-    if check == "pair":
-        return (
-            isinstance(value, list | tuple)
-            and len(value) == 2
-            and all(_valid("positive", v) for v in value)
-        )
-    if check == "fraction":
-        return isinstance(value, Real) and 0 <= value < 1
-    return value in _ACTIVATIONS  # "activation"
+def compute_dtype(X):
+    """float32 for float32 input, float64 for anything else."""
+    return np.float32 if X.dtype == np.float32 else np.float64
 
 
-def image_side(n_features, min_side):
-    """``(side, padding)`` of the ``image`` layer for rows of ``n_features``.
+class Architecture:
+    """The layers of ``architecture_`` for inputs of ``n_features``, checked.
 
-    A width that is a square number is that square image (784 is 28 x 28);
-    any other width is padded with zeros to the next square. Images smaller
-    than ``min_side`` (what the layers after them need) are framed with zeros.
+    Raises ``ValueError`` when the configurations are not a network this
+    skmnist can run: an unknown kind or parameter, layers in an order that
+    does not fit together, an image too small for a layer.
     """
-    side = math.isqrt(n_features - 1) + 1 if n_features > 0 else 1
-    padding = max(0, -(-(min_side - side) // 2))
-    return side, padding
 
+    def __init__(self, configs, n_features):
+        if not isinstance(configs, list) or not configs:
+            raise ValueError("the architecture is not a non-empty list of layers")
+        layers = []
+        for position, config in enumerate(configs):
+            try:
+                layers.append(layer_from_config(config))
+            except ValueError as exc:
+                raise ValueError(f"layer {position}: {exc}") from None
+        self.layers = layers
+        self.n_features = n_features
+        count = sum(len(layer.sublayers()) for layer in layers)
+        if count > MAX_LAYERS:
+            raise ValueError(f"{count} layers; skmnist runs at most {MAX_LAYERS}")
+        self.steps = _sequence.trace(layers, (n_features,))
 
-def weight_shapes(architecture, n_features):
-    """The ``(kernel, bias)`` shapes of each weighted layer, in order.
+    @property
+    def output_shape(self):
+        return self.steps[-1][2]
 
-    Raises ``ValueError`` when the description is not one this skmnist can
-    run: an unknown kind or field, an image too small for a layer, layers in
-    an order that does not fit together.
-    """
-    if not isinstance(architecture, list) or not architecture:
-        raise ValueError("the architecture is not a non-empty list of layers")
-    shape = (n_features,)
-    shapes = []
-    for position, layer in enumerate(architecture):
-        where = f"layer {position}"
-        if not isinstance(layer, dict) or layer.get("kind") not in _FIELDS:
-            kind = layer.get("kind") if isinstance(layer, dict) else layer
-            raise ValueError(f"{where}: unknown layer kind {kind!r}")
-        kind = layer["kind"]
-        fields = _FIELDS[kind]
-        if set(layer) != {"kind", *fields}:
+    def weighted_layers(self):
+        """``(layer, input_shape)`` of each weighted layer, in weight order."""
+        return _sequence.weighted_layers(self.steps)
+
+    def weight_shapes(self):
+        """The ``(coef, intercept)`` shapes of each weighted layer, in order."""
+        return [layer.weight_shapes(shape) for layer, shape in self.weighted_layers()]
+
+    def cost(self):
+        """What predicting one row costs (multiply-adds, values held at once)."""
+        return _sequence.cost(self.steps)
+
+    def check_weights(self, coefs, intercepts, n_classes):
+        """Raise ``ValueError`` unless the weights are finite and fit the network."""
+        if self.layers[-1] != Dense(n_classes, activation="softmax"):
             raise ValueError(
-                f"{where} ({kind}): fields {sorted(set(layer) - {'kind'})}, "
-                f"expected {sorted(fields)}"
+                f"the last layer is not a dense softmax layer of {n_classes} units, "
+                "one per class"
             )
-        for name, check in fields.items():
-            if not _valid(check, layer[name]):
-                raise ValueError(f"{where} ({kind}): bad {name} {layer[name]!r}")
-        shape = _output_shape(kind, layer, shape, where, shapes)
-    if architecture[-1]["kind"] != "dense" or architecture[-1]["activation"] != (
-        "softmax"
-    ):
-        raise ValueError("the last layer is not a dense softmax layer")
-    return shapes
-
-
-def _output_shape(kind, layer, shape, where, shapes):
-    images = len(shape) == 3
-    if kind in ("conv2d", "max_pool2d") and not images:
-        raise ValueError(f"{where} ({kind}) needs images, got rows of shape {shape}")
-    if kind == "image":
-        if images or layer["side"] ** 2 < shape[0]:
-            raise ValueError(f"{where} (image) does not fit input of shape {shape}")
-        side = layer["side"] + 2 * layer["padding"]
-        return (side, side, 1)
-    if kind == "conv2d":
-        kh, kw = layer["kernel_size"]
-        height, width, channels = shape
-        if kh > height or kw > width:
-            raise ValueError(f"{where} (conv2d): kernel larger than its {shape} input")
-        shapes.append(((kh, kw, channels, layer["filters"]), (layer["filters"],)))
-        return (height - kh + 1, width - kw + 1, layer["filters"])
-    if kind == "max_pool2d":
-        ph, pw = layer["pool_size"]
-        height, width, channels = shape
-        if ph > height or pw > width:
+        if not (isinstance(coefs, list) and isinstance(intercepts, list)):
+            raise ValueError("coefs_ and intercepts_ are not lists of arrays")
+        weighted = self.weighted_layers()
+        if len(coefs) != len(weighted) or len(intercepts) != len(weighted):
             raise ValueError(
-                f"{where} (max_pool2d): pool larger than its {shape} input"
+                f"the architecture has {len(weighted)} weighted layers, but there "
+                f"are {len(coefs)} coefs_ and {len(intercepts)} intercepts_"
             )
-        return (height // ph, width // pw, channels)
-    if kind == "flatten":
-        return (math.prod(shape),)
-    if kind == "dense":
-        if images:
-            raise ValueError(f"{where} (dense) needs rows: flatten the images first")
-        shapes.append(((shape[0], layer["units"]), (layer["units"],)))
-        return (layer["units"],)
-    return shape  # dropout, random_shift
-
-
-def check_weights(architecture, n_features, n_classes, coefs, intercepts):
-    """Raise ``ValueError`` unless the weights are finite and fit the architecture."""
-    shapes = weight_shapes(architecture, n_features)
-    if not (isinstance(coefs, list) and isinstance(intercepts, list)):
-        raise ValueError("coefs_ and intercepts_ are not lists of arrays")
-    if len(coefs) != len(shapes) or len(intercepts) != len(shapes):
-        raise ValueError(
-            f"the architecture has {len(shapes)} weighted layers, but there are "
-            f"{len(coefs)} coefs_ and {len(intercepts)} intercepts_"
-        )
-    for i, ((kernel_shape, bias_shape), coef, intercept) in enumerate(
-        zip(shapes, coefs, intercepts, strict=True)
-    ):
-        for name, array, expected in (
-            ("coefs_", coef, kernel_shape),
-            ("intercepts_", intercept, bias_shape),
+        for i, ((layer, shape), coef, intercept) in enumerate(
+            zip(weighted, coefs, intercepts, strict=True)
         ):
-            if not isinstance(array, np.ndarray) or array.dtype.kind != "f":
-                raise ValueError(f"{name}[{i}] is not an array of floats")
-            if array.shape != expected:
-                raise ValueError(
-                    f"{name}[{i}] has shape {array.shape}, the architecture "
-                    f"needs {expected}"
-                )
-            if not np.isfinite(array).all():
-                raise ValueError(f"{name}[{i}] holds NaN or infinite values")
-    if shapes[-1][1] != (n_classes,):
+            for name, array, expected in zip(
+                ("coefs_", "intercepts_"),
+                (coef, intercept),
+                layer.weight_shapes(shape),
+                strict=True,
+            ):
+                if not isinstance(array, np.ndarray) or array.dtype.kind != "f":
+                    raise ValueError(f"{name}[{i}] is not an array of floats")
+                if array.shape != tuple(expected):
+                    raise ValueError(
+                        f"{name}[{i}] has shape {array.shape}, the architecture "
+                        f"needs {tuple(expected)}"
+                    )
+                if not np.isfinite(array).all():
+                    raise ValueError(f"{name}[{i}] holds NaN or infinite values")
+            layer.check_weight_values(coef, intercept)
+
+    def check_budget(self):
+        """Raise ``ValueError`` if a row costs more than a loaded network may."""
+        cost = self.cost()
+        if cost.multiply_adds > MAX_MULTIPLY_ADDS or cost.values > MAX_VALUES:
+            raise ValueError(
+                f"its network takes {cost.multiply_adds} multiply-adds and holds "
+                f"{cost.values} values at once per row; skmnist loads networks of "
+                f"at most {MAX_MULTIPLY_ADDS} and {MAX_VALUES}"
+            )
+
+    def inference_weights(self, coefs, intercepts, dtype):
+        """Each weighted layer's weights as its forward pass takes them."""
+        return [
+            layer.inference_weights(np.asarray(coef), np.asarray(intercept), dtype)
+            for (layer, _), coef, intercept in zip(
+                self.weighted_layers(), coefs, intercepts, strict=True
+            )
+        ]
+
+    def chunk_rows(self, dtype):
+        """Rows per pass: as many as keep each layer's memory within CHUNK_BYTES."""
+        per_row = max(self.cost().values, 1) * np.dtype(dtype).itemsize
+        return max(1, CHUNK_BYTES // per_row)
+
+    def forward(self, X, weights):
+        """Class probabilities of the 2-D ``X``, with ``inference_weights``."""
+        dtype = weights[0][0].dtype if weights else compute_dtype(X)
+        X = np.asarray(X, dtype=dtype)
+        chunk = self.chunk_rows(dtype)
+        if len(X) <= chunk:
+            return _sequence.forward(self.layers, X, iter(weights))
+        out = None
+        for start in range(0, len(X), chunk):
+            part = _sequence.forward(
+                self.layers, X[start : start + chunk], iter(weights)
+            )
+            if out is None:
+                out = np.empty((len(X), part.shape[1]), dtype=part.dtype)
+            out[start : start + len(part)] = part
+        return out
+
+
+def network_configs(layers, n_features, n_classes):
+    """``architecture_`` of a network of ``layers`` for ``n_features`` and classes.
+
+    Rows become images first when the first layer that cares takes images
+    (the smallest square that holds a row, framed with zeros when the layers
+    need a larger one), and the softmax output layer for the classes comes
+    last. Raises ``ValueError`` naming the layer that does not fit.
+    """
+    layers = list(layers)
+    first = next((layer for layer in layers if layer.takes != "any"), None)
+    prefix = []
+    if first is not None and first.takes == "images":
+        side, padding = image_side(n_features, _sequence.min_input_side(layers))
+        prefix = [Image(side, padding)]
+    shape = prefix[0].output_shape((n_features,)) if prefix else (n_features,)
+    steps = _sequence.trace(layers, shape)
+    output_shape = steps[-1][2] if steps else shape
+    if len(output_shape) != 1:
         raise ValueError(
-            f"the output layer has {shapes[-1][1][0]} units for {n_classes} classes"
+            f"the layers end with images of shape {output_shape}, but the output "
+            "layer for the classes takes rows: end them with Flatten() or "
+            "GlobalAvgPool2D()"
         )
+    output = Dense(n_classes, activation="softmax")
+    return [layer.get_config() for layer in (*prefix, *layers, output)]

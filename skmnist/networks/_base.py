@@ -4,9 +4,10 @@
 shared parameters and their validation, ``fit``/``partial_fit``/``predict*``,
 sample and class weights, early stopping and the epoch bookkeeping, pickling
 and the training state. A network is a thin subclass that declares its own
-parameters and describes its layers as data (:meth:`_architecture`); Keras
-builds and trains that description (:mod:`skmnist.training._keras`, imported only to
-train) and NumPy predicts with it (:mod:`skmnist.networks._inference`).
+parameters and gives its layers (:meth:`_layers`, instances of the kinds in
+:mod:`skmnist.layers`); a :class:`~skmnist.training.Trainer` builds and trains
+them in Keras (imported only to train) and NumPy predicts with them
+(:class:`~skmnist.networks._architecture.Architecture`).
 
 A fit runs as a short list of named steps, each overridable: validate the call
 (nothing changes yet), set up the network (:meth:`_initialize`), hold out the
@@ -32,22 +33,21 @@ from sklearn.utils.validation import (
 )
 
 from .._utils.random import draw_seed
-from ._architecture import check_weights
-from ._inference import compute_dtype, forward
+from ._architecture import Architecture, compute_dtype, network_configs
 from ._training_data import training_rows
 
-# Each fitted classifier's weights as its last prediction's precision needs
-# them, dropped with the classifier.
-_INFERENCE_WEIGHTS = weakref.WeakKeyDictionary()
+# Each fitted classifier's network and weights as its last prediction's
+# precision needs them, dropped with the classifier.
+_INFERENCE_PLANS = weakref.WeakKeyDictionary()
 
 
 class BaseNetworkClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
     """Base class of skmnist's Keras networks as scikit-learn classifiers.
 
-    Do not use it directly: use :class:`MNISTMLPClassifier` or
-    :class:`MNISTCNNClassifier`. A subclass declares its parameters (in
-    ``__init__`` and ``_parameter_constraints``, merged with this class's)
-    and implements :meth:`_architecture`.
+    Do not use it directly: use :class:`NetworkClassifier` or one of its
+    presets. A subclass declares its parameters (in ``__init__`` and
+    ``_parameter_constraints``, merged with this class's) and implements
+    :meth:`_layers`.
     """
 
     _parameter_constraints: dict = {
@@ -72,16 +72,22 @@ class BaseNetworkClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
     # -- what a network defines ---------------------------------------------
 
     @abstractmethod
-    def _architecture(self, n_features, n_classes):
-        """The layers, as a list of plain-data descriptions (``_architecture``).
+    def _layers(self):
+        """The network's layers (:mod:`skmnist.layers`), before the output layer.
 
         Called with validated parameters; raises ``ValueError`` for a
-        combination of them that makes no network.
+        combination of them that makes no network. Rows become images before
+        the first layer when it takes images, and the softmax output layer
+        for the classes is added after the last.
         """
 
     def _learning_rate(self, progress):
         """The learning rate at ``progress`` (0 to 1) through a ``fit``'s epochs."""
-        return self.learning_rate
+        return float(self.learning_rate)
+
+    def _architecture(self, n_features, n_classes):
+        """``architecture_``, the layer configurations, for this data."""
+        return network_configs(self._layers(), n_features, n_classes)
 
     # -- public API ---------------------------------------------------------
 
@@ -152,7 +158,8 @@ class BaseNetworkClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         """
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
-        return forward(X, self.architecture_, self._inference_weights(X))
+        network, weights = self._inference_plan(X)
+        return network.forward(X, weights)
 
     def predict_log_proba(self, X):
         """Logarithm of :meth:`predict_proba`.
@@ -196,9 +203,7 @@ class BaseNetworkClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             parameter counts.
         """
         check_is_fitted(self)
-        from ..training import _keras as _network
-
-        return _network.summary_text(self._keras_model())
+        return self._trainer().summary()
 
     def to_keras(self):
         """A new Keras model with the fitted weights, to use with Keras's tools.
@@ -217,36 +222,37 @@ class BaseNetworkClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             augmentation) in place and inactive at prediction time. It saves
             with ``model.save("model.keras")``; a ConvNet with random shifts
             holds skmnist's ``RandomShift`` layer, registered with Keras when
-            ``skmnist.training._keras`` is imported, so import it before
+            ``skmnist.training`` is imported, so import it before
             ``keras.saving.load_model``.
         """
         check_is_fitted(self)
-        from ..training import _keras as _network
+        from ..training import STOCK_OPTIMIZERS, Trainer
 
-        model = _network.build_model(
+        trainer = Trainer(
             self.architecture_,
             self.n_features_in_,
             np.random.RandomState(0),
             self._keras_name,
+            self.optimizer,
+            self.learning_rate,
+            optimizers=STOCK_OPTIMIZERS,
         )
-        _network.compile_model(
-            model, self.optimizer, self.learning_rate, _network.STOCK_OPTIMIZERS
-        )
-        _network.set_weights(model, self.coefs_, self.intercepts_)
-        return model
+        trainer.set_weights(self.coefs_, self.intercepts_)
+        return trainer.model
 
     def _untrained_summary(self, n_features, n_classes):
         """The summary of the network ``fit`` would train, before training."""
-        from ..training import _keras as _network
+        from ..training import Trainer
 
         self._validate_params()
-        model = _network.build_model(
+        return Trainer(
             self._architecture(n_features, n_classes),
             n_features,
             np.random.RandomState(0),
             self._keras_name,
-        )
-        return _network.summary_text(model)
+            self.optimizer,
+            self.learning_rate,
+        ).summary()
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -311,20 +317,18 @@ class BaseNetworkClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         }
 
     def _run(self, call, before):
-        from ..training import _keras as _network
-
         self.classes_ = call["classes"]
         if not call["continuing"]:
             self._initialize(call["architecture"])
-        model = self._keras_model()
-        if call["continuing"] and "_model" in before:
-            # If this call fails, the model is rebuilt from the weights as
+        trainer = self._trainer()
+        if call["continuing"] and "_keras_trainer" in before:
+            # If this call fails, the network is rebuilt from the weights as
             # they were and this state, rather than trusted half-trained.
-            before["_training_state"] = _network.get_training_state(model)
-            del before["_model"]
-        if call["continuing"] and not _network.has_optimizer(model, self.optimizer):
+            before["_training_state"] = trainer.state()
+            del before["_keras_trainer"]
+        if call["continuing"] and not trainer.uses(self.optimizer):
             # set_params(optimizer=...) between calls: continue with the new one.
-            _network.compile_model(model, self.optimizer, self.learning_rate)
+            trainer.compile(self.optimizer, self.learning_rate)
         X, y, weights = call["X"], call["y"], call["weights"]
         stopping = self.early_stopping and not call["incremental"]
         validation_data = None
@@ -337,19 +341,19 @@ class BaseNetworkClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         self._best_weights = None
         self._best_score = -np.inf
         history = self._train(
-            model, X, y, weights, call["incremental"], validation_data, stopping
+            trainer, X, y, weights, call["incremental"], validation_data, stopping
         )
         self._record(history, stopping)
         if self._best_weights is not None:
-            _network.set_weights(model, *self._best_weights)
+            trainer.set_weights(*self._best_weights)
         del self._best_weights, self._best_score
-        self.coefs_, self.intercepts_ = _network.get_weights(model)
+        self.coefs_, self.intercepts_ = trainer.weights()
 
     def _initialize(self, architecture):
         """A new network with new weights, and no training recorded yet."""
         self._rng = check_random_state(self.random_state)
         self.architecture_ = architecture
-        self._model = self._build_network(self._rng)
+        self._keras_trainer = self._new_trainer(self._rng)
         self._training_state = {}
         self.history_ = {"loss": [], "accuracy": []}
         self.loss_curve_ = []
@@ -359,38 +363,31 @@ class BaseNetworkClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         self.best_validation_score_ = None
         self._no_improvement_count = 0
 
-    def _train(self, model, X, y, weights, incremental, validation_data, stopping):
+    def _train(self, trainer, X, y, weights, incremental, validation_data, stopping):
         """Run the epochs of one call; return their history."""
-        from ..training import _keras as _network
-
         rows, row_weights = training_rows(X, y, weights)
-        batches = _network.Batches(
+        # partial_fit trains one epoch at a time: no schedule spans its calls.
+        learning_rate = (
+            (lambda progress: float(self.learning_rate))
+            if incremental
+            else self._learning_rate
+        )
+        return trainer.train(
             X,
             y,
             row_weights,
             rows,
-            self.batch_size,
-            self.shuffle,
+            batch_size=self.batch_size,
+            shuffle=self.shuffle,
             seed=draw_seed(self._rng),
-        )
-        epochs = 1 if incremental else self.epochs
-        # partial_fit trains one epoch at a time: no schedule spans its calls.
-        learning_rate = (
-            (lambda progress: self.learning_rate)
-            if incremental
-            else self._learning_rate
-        )
-        return _network.train(
-            model,
-            batches,
-            epochs=epochs,
+            epochs=1 if incremental else self.epochs,
             verbose=self.verbose,
             learning_rate=learning_rate,
             validation_data=validation_data,
-            on_epoch_end=lambda logs: self._after_epoch(logs, model, stopping),
+            on_epoch_end=lambda logs: self._after_epoch(logs, trainer, stopping),
         )
 
-    def _after_epoch(self, logs, model, stopping):
+    def _after_epoch(self, logs, trainer, stopping):
         """Apply the no-improvement rule after an epoch; return True to stop.
 
         scikit-learn's MLP rule: stop when the monitored score has not
@@ -399,14 +396,12 @@ class BaseNetworkClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         validation accuracy, and the best epoch's weights are kept to restore;
         otherwise it is the training loss against the lowest seen so far.
         """
-        from ..training import _keras as _network
-
         if stopping:
             score = float(logs["val_accuracy"])
             improved = score >= self._best_score + self.tol
             if score > self._best_score:
                 self._best_score = score
-                self._best_weights = _network.get_weights(model)
+                self._best_weights = trainer.weights()
         else:
             loss = float(logs["loss"])
             improved = loss <= self.best_loss_ - self.tol
@@ -525,56 +520,65 @@ class BaseNetworkClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
     def _is_trained(self):
         return hasattr(self, "coefs_")
 
-    def _build_network(self, rng, optimizer=None):
-        """A new compiled Keras model of ``architecture_``, seeded from ``rng``."""
-        from ..training import _keras as _network
+    def _new_trainer(self, rng, optimizer=None):
+        """A new Keras network of ``architecture_``, seeded from ``rng``."""
+        from ..training import Trainer
 
-        model = _network.build_model(
-            self.architecture_, self.n_features_in_, rng, self._keras_name
-        )
-        return _network.compile_model(
-            model, optimizer or self.optimizer, self.learning_rate
+        return Trainer(
+            self.architecture_,
+            self.n_features_in_,
+            rng,
+            self._keras_name,
+            optimizer or self.optimizer,
+            self.learning_rate,
         )
 
-    def _keras_model(self):
-        """The Keras model being trained, rebuilt after unpickling.
+    def _trainer(self):
+        """The network being trained, rebuilt after unpickling or loading.
 
         Unpickled or loaded estimators carry their weights and, where they
-        were saved from a live model, the optimizer and random layers' state,
-        so that training continues where it stopped.
+        were saved from a live network, the optimizer and random layers'
+        state, so that training continues where it stopped.
         """
-        model = getattr(self, "_model", None)
-        if model is None:
-            from ..training import _keras as _network
+        trainer = getattr(self, "_keras_trainer", None)
+        if trainer is None:
+            from ..training import optimizer_of
 
             state = getattr(self, "_training_state", {})
             rng = np.random.RandomState(0)  # seeds only random layers: state loads
             # With the optimizer the state belongs to (set_params may have
             # named another since); _run switches to that one when it trains.
-            model = self._build_network(rng, _network.optimizer_of(state))
-            _network.set_weights(model, self.coefs_, self.intercepts_)
-            _network.set_training_state(model, state)
-            self._model = model
-        return model
+            trainer = self._new_trainer(rng, optimizer_of(state))
+            trainer.set_weights(self.coefs_, self.intercepts_)
+            trainer.set_state(state)
+            self._keras_trainer = trainer
+        return trainer
 
-    def _inference_weights(self, X):
-        """``(kernel, bias)`` pairs in the precision that ``X`` is computed in.
+    def _keras_model(self):
+        """The Keras model being trained (for tests and diagnostics)."""
+        return self._trainer().model
 
-        Cast once per fitted weights and precision, so that predicting a
-        single image costs no copy of the network. Kept outside the
-        estimator, whose ``__dict__`` prediction must not change.
+    def _inference_plan(self, X):
+        """The network and its weights in the precision ``X`` is computed in.
+
+        Read and cast once per fitted network and precision, so that
+        predicting a single image costs no copy of the network. Kept outside
+        the estimator, whose ``__dict__`` prediction must not change.
         """
         dtype = compute_dtype(X)
         key = (np.dtype(dtype).str, *map(id, self.coefs_), *map(id, self.intercepts_))
-        cached = _INFERENCE_WEIGHTS.get(self)
-        if cached is None or cached[0] != key:
-            pairs = [
-                (np.asarray(c, dtype=dtype), np.asarray(b, dtype=dtype))
-                for c, b in zip(self.coefs_, self.intercepts_, strict=True)
-            ]
-            cached = (key, pairs)
-            _INFERENCE_WEIGHTS[self] = cached
-        return cached[1]
+        cached = _INFERENCE_PLANS.get(self)
+        if (
+            cached is None
+            or cached[0] != key
+            or cached[1] != self.architecture_
+            or cached[2].n_features != self.n_features_in_
+        ):
+            network = Architecture(self.architecture_, self.n_features_in_)
+            weights = network.inference_weights(self.coefs_, self.intercepts_, dtype)
+            cached = (key, copy.deepcopy(self.architecture_), network, weights)
+            _INFERENCE_PLANS[self] = cached
+        return cached[2], cached[3]
 
     def _validate_fitted_state(self):
         """Raise ``ValueError`` unless the fitted attributes make a working model.
@@ -587,19 +591,21 @@ class BaseNetworkClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         self._upgrade_fitted_state()
         try:
             n_features, classes = self.n_features_in_, self.classes_
-            if not isinstance(n_features, Integral) or n_features < 1:
+            if (
+                isinstance(n_features, bool)
+                or not isinstance(n_features, Integral)
+                or n_features < 1
+            ):
                 raise ValueError(f"n_features_in_ is {n_features!r}")
             if not isinstance(classes, np.ndarray) or classes.ndim != 1:
                 raise ValueError("classes_ is not a 1-D array")
+            if any(_is_nan(label) for label in classes.tolist()):
+                raise ValueError("classes_ holds NaN, which no fit gives")
             if len(classes) < 2 or len(np.unique(classes)) != len(classes):
                 raise ValueError("classes_ does not hold two or more distinct labels")
-            check_weights(
-                self.architecture_,
-                n_features,
-                len(classes),
-                self.coefs_,
-                self.intercepts_,
-            )
+            network = Architecture(self.architecture_, int(n_features))
+            network.check_budget()
+            network.check_weights(self.coefs_, self.intercepts_, len(classes))
         except AttributeError as exc:
             raise ValueError(f"a fitted attribute is missing ({exc})") from None
 
@@ -620,6 +626,18 @@ class BaseNetworkClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             for values in history.values():
                 if isinstance(values, list) and len(values) < self.n_iter_:
                     values[:0] = [math.nan] * (self.n_iter_ - len(values))
+        # Files from before 0.3 leave out parameters that layers gained since
+        # (a convolution's strides and padding): written out in full, as
+        # fit writes them, so that continuing compares like with like.
+        architecture = getattr(self, "architecture_", None)
+        if isinstance(architecture, list) and isinstance(
+            getattr(self, "n_features_in_", None), int
+        ):
+            try:
+                network = Architecture(architecture, self.n_features_in_)
+            except ValueError:
+                return  # _validate_fitted_state refuses it
+            self.architecture_ = [layer.get_config() for layer in network.layers]
 
     def _snapshot(self):
         """What ``_restore`` needs to undo a call: every attribute as it is now.
@@ -647,13 +665,11 @@ class BaseNetworkClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
 
     def _get_training_state(self):
         """Optimizer, random layers' and shuffling state as a dict of arrays."""
-        model = getattr(self, "_model", None)
-        if model is None:
+        trainer = getattr(self, "_keras_trainer", None)
+        if trainer is None:
             state = dict(getattr(self, "_training_state", {}))
         else:
-            from ..training import _keras as _network
-
-            state = _network.get_training_state(model)
+            state = trainer.state()
         if hasattr(self, "_rng"):
             _, keys, pos, has_gauss, cached = self._rng.get_state()
             state["rng_keys"] = keys
@@ -689,7 +705,7 @@ class BaseNetworkClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             if not isinstance(value, np.ndarray):
                 raise ValueError(f"the training state's {name!r} is not an array")
         self._training_state = state
-        self.__dict__.pop("_model", None)
+        self.__dict__.pop("_keras_trainer", None)
 
     def __getstate__(self):
         # The Keras model is TensorFlow state that pickles slowly and needs
@@ -697,17 +713,19 @@ class BaseNetworkClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         # state and the random generator are plain arrays that rebuild it on
         # demand.
         state = super().__getstate__()
-        model = state.pop("_model", None)
-        if model is not None:
-            from ..training import _keras as _network
-
-            state["_training_state"] = _network.get_training_state(model)
+        trainer = state.pop("_keras_trainer", None)
+        if trainer is not None:
+            state["_training_state"] = trainer.state()
         return state
 
     def __setstate__(self, state):
         super().__setstate__(state)
         if self._is_trained():
             self._upgrade_fitted_state()
+
+
+def _is_nan(label):
+    return isinstance(label, float) and math.isnan(label)
 
 
 def positive_ints(value, name, allow_empty=True):

@@ -1,20 +1,32 @@
 """The tutorial's sequel, a convolutional network, as a scikit-learn classifier.
 
-A thin network on :class:`~skmnist.networks._base.BaseNetworkClassifier`: its own
-parameters (filters, kernel and pool sizes, dense layers, dropout, random
-shifts, the learning-rate schedule) and its layers as data.
+A preset of :class:`~skmnist.NetworkClassifier`: its own parameters
+(filters, kernel and pool sizes, dense layers, dropout, random shifts, the
+learning-rate schedule) and the layers they make.
 """
 
-import math
-from numbers import Integral, Real
+from numbers import Integral
 
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from ._architecture import HIDDEN_ACTIVATIONS, image_side
+from .._registry import register_estimator
+from ..layers import (
+    HIDDEN_ACTIVATIONS,
+    Conv2D,
+    Dense,
+    Dropout,
+    Flatten,
+    MaxPool2D,
+    RandomShift,
+)
 from ._base import BaseNetworkClassifier, positive_ints
+from ._docs import fill_doc
+from ._network import DROPOUT, LAYER_SIZES, SCHEDULES, NetworkClassifier
 
 
-class MNISTCNNClassifier(BaseNetworkClassifier):
+@register_estimator
+@fill_doc
+class MNISTCNNClassifier(NetworkClassifier):
     """A convolutional network for MNIST as a scikit-learn classifier.
 
     The network is ``(Conv2D(f, kernel_size, relu) -> MaxPool(pool_size))``
@@ -35,6 +47,14 @@ class MNISTCNNClassifier(BaseNetworkClassifier):
     with zeros to the next one, and an image smaller than the layers need is
     framed with zeros. So any tabular data fits too, as in scikit-learn's
     estimator checks.
+
+    A preset of :class:`NetworkClassifier`: ``MNISTCNNClassifier()`` trains
+    what ``NetworkClassifier(layers=[RandomShift(2), Conv2D(24, 3,
+    activation="relu"), MaxPool2D(2), Conv2D(48, 3, activation="relu"),
+    MaxPool2D(2), Flatten(), Dropout(0.5), Dense(128, activation="relu"),
+    Dropout(0.5)], learning_rate_schedule="cosine", learning_rate=0.002,
+    epochs=10)`` trains, with the same results for the same
+    ``random_state``.
 
     Parameters
     ----------
@@ -67,70 +87,21 @@ class MNISTCNNClassifier(BaseNetworkClassifier):
         along half a cosine over the epochs of each :meth:`fit`; ``"constant"``
         keeps it. :meth:`partial_fit` always uses ``learning_rate``.
 
-    optimizer : {"adam", "adamw", "rmsprop", "sgd"}, default="adam"
-        Keras optimizer used for training.
+    %(optimizer)s
 
     learning_rate : float > 0, default=0.002
         The optimizer's (initial) learning rate.
 
-    batch_size : int >= 1, default=128
-        Number of samples per gradient update.
+    %(batch_size)s
 
     epochs : int >= 1, default=10
         Number of passes over the training data.
 
-    shuffle : bool, default=True
-        Whether to reshuffle the training data before each epoch.
-
-    early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the training data, stop when the
-        validation accuracy has not improved by at least ``tol`` for
-        ``n_iter_no_change`` consecutive epochs, and restore the weights of
-        the best epoch; when False, stop the same way on the training loss.
-
-    validation_fraction : float in (0, 1), default=0.1
-        Share of the training data held out when ``early_stopping`` is True.
-
-    n_iter_no_change : int >= 1, default=10
-        Epochs without an improvement of at least ``tol`` before training
-        stops.
-
-    tol : float >= 0, default=1e-4
-        Smallest improvement of the monitored score that counts.
-
-    class_weight : dict, "balanced" or None, default=None
-        Weights of the classes, ``{label: weight}``; ``"balanced"`` weighs
-        each class inversely to its frequency. Multiplied with
-        ``sample_weight``.
-
-    warm_start : bool, default=False
-        When True, :meth:`fit` continues training the current network for
-        ``epochs`` more epochs instead of starting from new weights.
-
-    random_state : int, RandomState instance or None, default=None
-        Seeds the initial weights, the dropout masks, the shifts and the
-        shuffling; an integer gives the same model, fit after fit and
-        process after process, and changes no global random state.
-
-    verbose : int in {0, 1, 2}, default=0
-        0 is silent, 1 shows a progress bar per epoch, 2 prints one line per
-        epoch.
+    %(training_controls)s
 
     Attributes
     ----------
-    classes_ : ndarray of shape (n_classes,)
-        Class labels, sorted.
-
-    n_features_in_ : int
-        Number of features seen during :meth:`fit`.
-
-    feature_names_in_ : ndarray of shape (``n_features_in_``,)
-        Names of features seen during :meth:`fit`, only when ``X`` has string
-        column names.
-
-    architecture_ : list of dict
-        The fitted network as plain data, one description per layer (kind,
-        sizes, activation), as :func:`skmnist.save` stores it.
+    %(fitted_attributes)s
 
     coefs_ : list of ndarray
         Kernel of each weighted layer, in order, as float64: the convolutions'
@@ -140,31 +111,9 @@ class MNISTCNNClassifier(BaseNetworkClassifier):
     intercepts_ : list of ndarray
         Bias vector of each weighted layer, as float64.
 
-    history_ : dict of str to list of float
-        Per-epoch ``"loss"`` and ``"accuracy"`` and, once any epoch had
-        early stopping's validation set, ``"val_loss"`` and
-        ``"val_accuracy"`` (NaN for epochs without one), ``n_iter_`` values
-        each.
-
-    loss_curve_ : list of float
-        Training loss after each epoch (``history_["loss"]``).
-
-    validation_scores_ : list of float or None
-        ``history_["val_accuracy"]``, or None if no epoch had a validation
-        set.
-
-    best_validation_score_ : float or None
-        The validation accuracy of the restored weights, set by a
-        :meth:`fit` with early stopping; None after any other training.
-
-    best_loss_ : float
-        Lowest training loss of any epoch so far.
-
-    n_iter_ : int
-        Number of epochs run, over all calls that continued training.
-
     See Also
     --------
+    NetworkClassifier : Any network of skmnist's layer kinds.
     MNISTMLPClassifier : The Keras tutorial's multi-layer perceptron.
     make_mnist_pipeline : This classifier behind :class:`MNISTPreprocessor`,
         with ``network="cnn"``.
@@ -192,14 +141,14 @@ class MNISTCNNClassifier(BaseNetworkClassifier):
 
     _parameter_constraints: dict = {
         **BaseNetworkClassifier._parameter_constraints,
-        "filters": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "filters": LAYER_SIZES,
         "kernel_size": [Interval(Integral, 1, None, closed="left")],
         "pool_size": [Interval(Integral, 1, None, closed="left")],
-        "dense_units": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "dense_units": LAYER_SIZES,
         "activation": [StrOptions(set(HIDDEN_ACTIVATIONS))],
-        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "dropout": DROPOUT,
         "max_shift": [Interval(Integral, 0, None, closed="left")],
-        "learning_rate_schedule": [StrOptions({"cosine", "constant"})],
+        "learning_rate_schedule": [StrOptions(set(SCHEDULES))],
     }
 
     _keras_name = "mnist_cnn"
@@ -250,38 +199,19 @@ class MNISTCNNClassifier(BaseNetworkClassifier):
         self.random_state = random_state
         self.verbose = verbose
 
-    def _architecture(self, n_features, n_classes):
+    def _layers(self):
         filters = positive_ints(self.filters, "filters", allow_empty=False)
         dense_units = positive_ints(self.dense_units, "dense_units")
         kernel, pool = int(self.kernel_size), int(self.pool_size)
-        # The smallest image every convolution and pooling still fits in.
-        min_side = 1
-        for _ in filters:
-            min_side = min_side * pool + kernel - 1
-        side, padding = image_side(n_features, min_side)
-        layers = [{"kind": "image", "side": side, "padding": padding}]
-        if self.max_shift:
-            layers.append({"kind": "random_shift", "max_shift": int(self.max_shift)})
+        layers = [RandomShift(self.max_shift)] if self.max_shift else []
         for n_filters in filters:
-            layers.append(
-                {
-                    "kind": "conv2d",
-                    "filters": n_filters,
-                    "kernel_size": [kernel, kernel],
-                    "activation": self.activation,
-                }
-            )
-            layers.append({"kind": "max_pool2d", "pool_size": [pool, pool]})
-        layers.append({"kind": "flatten"})
-        widths = [*dense_units, n_classes]
-        for i, width in enumerate(widths):
+            layers.append(Conv2D(n_filters, kernel, activation=self.activation))
+            layers.append(MaxPool2D(pool))
+        layers.append(Flatten())
+        for width in dense_units:
             if self.dropout > 0:
-                layers.append({"kind": "dropout", "rate": float(self.dropout)})
-            activation = "softmax" if i == len(widths) - 1 else self.activation
-            layers.append({"kind": "dense", "units": width, "activation": activation})
+                layers.append(Dropout(self.dropout))
+            layers.append(Dense(width, activation=self.activation))
+        if self.dropout > 0:  # before the output layer, which the core adds
+            layers.append(Dropout(self.dropout))
         return layers
-
-    def _learning_rate(self, progress):
-        if self.learning_rate_schedule == "constant":
-            return self.learning_rate
-        return self.learning_rate * 0.5 * (1 + math.cos(math.pi * progress))

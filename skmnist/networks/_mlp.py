@@ -1,18 +1,24 @@
 """The Keras MNIST tutorial's multi-layer perceptron as a scikit-learn classifier.
 
-A thin network on :class:`~skmnist.networks._base.BaseNetworkClassifier`: its own
-parameters (layer sizes, activation, dropout) and its layers as data.
+A preset of :class:`~skmnist.NetworkClassifier`: its own parameters (layer
+sizes, activation, dropout) and the layers they make.
 """
 
-from numbers import Integral, Real
+from numbers import Real
 
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import StrOptions
 
-from ._architecture import HIDDEN_ACTIVATIONS
+from .._registry import register_estimator
+from ..layers import HIDDEN_ACTIVATIONS
+from ._architecture import network_configs
 from ._base import BaseNetworkClassifier, positive_ints
+from ._docs import fill_doc
+from ._network import DROPOUT, LAYER_SIZES, NetworkClassifier, tutorial_layers
 
 
-class MNISTMLPClassifier(BaseNetworkClassifier):
+@register_estimator
+@fill_doc
+class MNISTMLPClassifier(NetworkClassifier):
     """The Keras MNIST multi-layer perceptron as a scikit-learn classifier.
 
     The defaults reproduce the Keras tutorial: ``Dense(512, relu) ->
@@ -22,6 +28,11 @@ class MNISTMLPClassifier(BaseNetworkClassifier):
     the data, so the same estimator fits any tabular classification problem;
     for raw MNIST images put :class:`MNISTPreprocessor` in front of it (see
     :func:`make_mnist_pipeline`).
+
+    A preset of :class:`NetworkClassifier`: ``MNISTMLPClassifier()`` trains
+    the network ``NetworkClassifier(layers=[Dense(512, activation="relu"),
+    Dropout(0.2), Dense(512, activation="relu"), Dropout(0.2)])`` trains,
+    with the same results for the same ``random_state``.
 
     Parameters
     ----------
@@ -38,68 +49,21 @@ class MNISTMLPClassifier(BaseNetworkClassifier):
     dropout : float in [0, 1), default=0.2
         Fraction of units dropped after each hidden layer during training.
 
-    optimizer : {"adam", "adamw", "rmsprop", "sgd"}, default="adam"
-        Keras optimizer used for training.
+    %(optimizer)s
 
     learning_rate : float > 0, default=0.001
         The optimizer's learning rate.
 
-    batch_size : int >= 1, default=128
-        Number of samples per gradient update.
+    %(batch_size)s
 
     epochs : int >= 1, default=5
         Number of passes over the training data.
 
-    shuffle : bool, default=True
-        Whether to reshuffle the training data before each epoch.
-
-    early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the training data (stratified,
-        drawn with ``random_state``), score it after each epoch, stop when the
-        validation accuracy has not improved by at least ``tol`` for
-        ``n_iter_no_change`` consecutive epochs, and restore the weights of
-        the best epoch. When False, training stops the same way on the
-        training loss, as in :class:`~sklearn.neural_network.MLPClassifier`.
-
-    validation_fraction : float in (0, 1), default=0.1
-        Share of the training data held out when ``early_stopping`` is True.
-
-    n_iter_no_change : int >= 1, default=10
-        Epochs without an improvement of at least ``tol`` before training
-        stops.
-
-    tol : float >= 0, default=1e-4
-        Smallest improvement of the monitored score that counts.
-
-    class_weight : dict, "balanced" or None, default=None
-        Weights of the classes, ``{label: weight}``; ``"balanced"`` weighs
-        each class inversely to its frequency. Multiplied with
-        ``sample_weight``.
-
-    warm_start : bool, default=False
-        When True, :meth:`fit` continues training the current network for
-        ``epochs`` more epochs instead of starting from new weights.
-
-    random_state : int, RandomState instance or None, default=None
-        Seeds the initial weights, the dropout masks and the shuffling. An
-        integer gives the same model, and the same predictions, fit after fit
-        and process after process; it changes no global random state.
-
-    verbose : int in {0, 1, 2}, default=0
-        0 is silent, 1 shows a progress bar per epoch, 2 prints one line per
-        epoch (as Keras's ``fit``).
+    %(training_controls)s
 
     Attributes
     ----------
-    classes_ : ndarray of shape (n_classes,)
-        Class labels, sorted.
-
-    n_features_in_ : int
-        Number of features seen during :meth:`fit`.
-
-    feature_names_in_ : ndarray of shape (``n_features_in_``,)
-        Names of features seen during :meth:`fit`, only when ``X`` has string
-        column names.
+    %(fitted_attributes)s
 
     coefs_ : list of ndarray
         Weight matrix of each dense layer, as float64; ``coefs_[i]`` has shape
@@ -109,39 +73,9 @@ class MNISTMLPClassifier(BaseNetworkClassifier):
     intercepts_ : list of ndarray
         Bias vector of each dense layer, as float64.
 
-    architecture_ : list of dict
-        The fitted network as plain data, one description per layer (kind,
-        sizes, activation), as :func:`skmnist.save` stores it.
-
-    history_ : dict of str to list of float
-        Per-epoch training ``"loss"`` (cross-entropy) and ``"accuracy"``, and
-        once any epoch had early stopping's validation set, ``"val_loss"`` and
-        ``"val_accuracy"``, as in Keras's ``History.history``; continued by
-        ``warm_start`` and :meth:`partial_fit`. Every list has ``n_iter_``
-        values: NaN for the epochs that had no validation set.
-
-    loss_curve_ : list of float
-        Training loss after each epoch (``history_["loss"]``).
-
-    validation_scores_ : list of float or None
-        Validation accuracy after each epoch (``history_["val_accuracy"]``,
-        NaN where an epoch had none), or None if no epoch had a validation
-        set.
-
-    best_validation_score_ : float or None
-        The validation accuracy of the restored weights, set by a
-        :meth:`fit` with early stopping; None after any other training,
-        whose weights it no longer describes.
-
-    best_loss_ : float
-        Lowest training loss of any epoch so far (in every mode: the
-        training-loss stopping rule compares against it).
-
-    n_iter_ : int
-        Number of epochs run, over all calls that continued training.
-
     See Also
     --------
+    NetworkClassifier : Any network of skmnist's layer kinds.
     MNISTCNNClassifier : The tutorial's sequel, a convolutional network.
     MNISTPreprocessor : Flattens and scales images for this classifier.
     make_mnist_pipeline : The two composed in a pipeline.
@@ -169,12 +103,9 @@ class MNISTMLPClassifier(BaseNetworkClassifier):
 
     _parameter_constraints: dict = {
         **BaseNetworkClassifier._parameter_constraints,
-        "hidden_layer_sizes": [
-            "array-like",
-            Interval(Integral, 1, None, closed="left"),
-        ],
+        "hidden_layer_sizes": LAYER_SIZES,
         "activation": [StrOptions(set(HIDDEN_ACTIVATIONS))],
-        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "dropout": DROPOUT,
     }
 
     _keras_name = "mnist_mlp"
@@ -215,21 +146,9 @@ class MNISTMLPClassifier(BaseNetworkClassifier):
         self.random_state = random_state
         self.verbose = verbose
 
-    def _architecture(self, n_features, n_classes):
+    def _layers(self):
         widths = positive_ints(self.hidden_layer_sizes, "hidden_layer_sizes")
-        return self._layers(widths, n_classes)
-
-    def _layers(self, hidden_widths, n_classes):
-        """Dense (and dropout) layers of these widths, then the softmax output."""
-        layers = []
-        for width in hidden_widths:
-            layers.append(
-                {"kind": "dense", "units": width, "activation": self.activation}
-            )
-            if self.dropout > 0:
-                layers.append({"kind": "dropout", "rate": float(self.dropout)})
-        layers.append({"kind": "dense", "units": n_classes, "activation": "softmax"})
-        return layers
+        return tutorial_layers(widths, self.activation, self.dropout)
 
     def _upgrade_fitted_state(self):
         """Files and pickles from skmnist 0.2 and earlier have no ``architecture_``.
@@ -238,9 +157,24 @@ class MNISTMLPClassifier(BaseNetworkClassifier):
         widths that ``coefs_`` has (``skmnist.load`` then checks the weights
         against it).
         """
+        if "architecture_" not in self.__dict__ and isinstance(
+            getattr(self, "coefs_", None), list
+        ):
+            shapes = [getattr(coef, "shape", ()) for coef in self.coefs_]
+            dropout = self.dropout
+            if (
+                shapes
+                and all(len(shape) == 2 for shape in shapes)
+                and isinstance(dropout, Real)
+                and 0 <= dropout < 1
+            ):
+                widths = [shape[1] for shape in shapes]
+                try:
+                    self.architecture_ = network_configs(
+                        tutorial_layers(widths[:-1], self.activation, dropout),
+                        shapes[0][0],
+                        widths[-1],
+                    )
+                except ValueError:
+                    pass  # _validate_fitted_state refuses it
         super()._upgrade_fitted_state()
-        if "architecture_" in self.__dict__ or not isinstance(self.coefs_, list):
-            return
-        widths = [getattr(coef, "shape", (0, 0))[-1] for coef in self.coefs_]
-        if widths and isinstance(self.dropout, Real) and 0 <= self.dropout < 1:
-            self.architecture_ = self._layers(widths[:-1], widths[-1])

@@ -2,11 +2,8 @@
 
 from sklearn.pipeline import Pipeline
 
+from .._registry import make_network, registered_networks
 from ..data._preprocessing import MNISTPreprocessor
-from ._cnn import MNISTCNNClassifier
-from ._mlp import MNISTMLPClassifier
-
-NETWORKS = {"mlp": MNISTMLPClassifier, "cnn": MNISTCNNClassifier}
 
 
 def make_mnist_pipeline(network="mlp", **classifier_params):
@@ -14,14 +11,16 @@ def make_mnist_pipeline(network="mlp", **classifier_params):
 
     Parameters
     ----------
-    network : {"mlp", "cnn"}, default="mlp"
-        The classifier: ``"mlp"`` for :class:`MNISTMLPClassifier` (the Keras
-        tutorial's network), ``"cnn"`` for :class:`MNISTCNNClassifier` (its
-        sequel, a ConvNet).
+    network : str, default="mlp"
+        A registered network (``skmnist.registered_networks()``): ``"mlp"``
+        for :class:`MNISTMLPClassifier` (the Keras tutorial's network),
+        ``"cnn"`` for :class:`MNISTCNNClassifier` (its sequel, a ConvNet),
+        ``"lenet5"`` and ``"resnet"`` for :class:`NetworkClassifier` with
+        LeNet-5's layers or a small residual network's.
 
     **classifier_params : dict
         Parameters of that classifier, such as ``epochs=10`` or
-        ``random_state=0``. The defaults are the classifier's own.
+        ``random_state=0``. The defaults are the network's own.
 
     Returns
     -------
@@ -39,12 +38,16 @@ def make_mnist_pipeline(network="mlp", **classifier_params):
     10
     >>> type(make_mnist_pipeline("cnn")[-1]).__name__
     'MNISTCNNClassifier'
+    >>> type(make_mnist_pipeline("lenet5")[-1]).__name__
+    'NetworkClassifier'
     """
-    if network not in NETWORKS:
-        raise ValueError(f"network must be one of {sorted(NETWORKS)}, got {network!r}.")
+    if network not in registered_networks():
+        raise ValueError(
+            f"network must be one of {sorted(registered_networks())}, got {network!r}."
+        )
     return Pipeline(
         [
             ("preprocess", MNISTPreprocessor()),
-            ("classifier", NETWORKS[network](**classifier_params)),
+            ("classifier", make_network(network, **classifier_params)),
         ]
     )

@@ -25,11 +25,9 @@ def fitted_attributes(estimator):
     }
 
 
-# Fitted estimators load only with at most this many input features, and with
-# networks that take at most this many values per layer for one row (a 28 x 28
-# image through 64 filters takes 50,176).
+# Fitted estimators load only with at most this many input features (what
+# their networks may cost is each network's own check).
 _MAX_FEATURES = 1 << 20
-_MAX_ACTIVATIONS = 1 << 24
 
 
 # -- the loaded model works ---------------------------------------------------
@@ -56,7 +54,6 @@ def check_works(model, path):
             _check_predicts(model, _sample_inputs(steps[0], path), path)
         return
     if _is_fitted(model):
-        _check_network_size(model, path)
         _check_predicts(model, _sample_inputs(model, path), path)
 
 
@@ -103,31 +100,6 @@ def _sample_inputs(estimator, path):
             )
         inputs.append(np.zeros((1, *shape)))
     return inputs
-
-
-def _check_network_size(estimator, path):
-    """Refuse a network that would take huge memory per row to run."""
-    architecture = vars(estimator).get("architecture_")
-    if not isinstance(architecture, list):
-        return
-    pixels, filters = 0, 1
-    for layer in architecture:
-        if not isinstance(layer, dict):
-            return  # the estimator's own check refuses it
-        values = [layer.get(key) for key in ("side", "padding", "filters")]
-        if not all(v is None or type(v) is int for v in values):
-            return
-        side, padding, count = values
-        if layer.get("kind") == "image" and side is not None:
-            pixels = max(pixels, (side + 2 * (padding or 0)) ** 2)
-        if layer.get("kind") == "conv2d" and count is not None:
-            filters = max(filters, count)
-    if pixels * filters > _MAX_ACTIVATIONS:
-        raise ValueError(
-            f"{path}: not a plausible skmnist model file: its network takes "
-            f"{pixels} pixels through {filters} filters per image, more than "
-            f"the {_MAX_ACTIVATIONS} values skmnist loads"
-        )
 
 
 def _check_predicts(model, inputs, path):

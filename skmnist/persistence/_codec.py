@@ -5,8 +5,9 @@ Values that JSON does not tell apart are tagged: a tuple is
 array ``{"__ndarray__": "arrays/0.npy"}``, an array of Python objects (string
 class labels, feature names) ``{"__object_array__": [...], "shape": [...]}``,
 a NumPy scalar ``{"__scalar__": dtype, "value": ...}``, a non-finite float
-``{"__float__": "nan"}`` and a ``RandomState`` its state. Anything else, such
-as a callable, cannot be stored.
+``{"__float__": "nan"}``, a ``RandomState`` its state and a layer
+(:mod:`skmnist.layers`) its configuration, ``{"__layer__": {"kind": ...}}``.
+Anything else, such as a callable, cannot be stored.
 """
 
 import json
@@ -14,6 +15,8 @@ import math
 import struct
 
 import numpy as np
+
+from ..layers import Layer, layer_from_config
 
 _ARRAY_DIR = "arrays/"
 
@@ -63,6 +66,10 @@ def _encode(value, arrays):
         }
     if type(value) is np.random.RandomState:
         return _encode_random_state(value, arrays)
+    if isinstance(value, Layer):
+        # A layer is its configuration, plain JSON; load builds it again
+        # through the registry of layer kinds, never from code in the file.
+        return {"__layer__": value.get_config()}
     raise _NotStorable(f"a {type(value).__module__}.{type(value).__qualname__}")
 
 
@@ -164,6 +171,8 @@ def _decode(value, read_array, path):
             return _decode_scalar(value, read_array, path)
         if "__random_state__" in value:
             return _decode_random_state(value["__random_state__"], read_array, path)
+        if "__layer__" in value:
+            return layer_from_config(value["__layer__"])
     except ValueError as exc:
         if str(exc).startswith(f"{path}: "):
             raise

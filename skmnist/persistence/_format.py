@@ -39,11 +39,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .._registry import estimator_name, registered_estimators
 from .._utils.files import atomic_path
 from .._version import __version__
-from ..data._preprocessing import MNISTPreprocessor
-from ..networks._cnn import MNISTCNNClassifier
-from ..networks._mlp import MNISTMLPClassifier
 from ._archive import (
     MANIFEST,
     MAX_MANIFEST_BYTES,
@@ -63,10 +61,6 @@ FORMAT_VERSION = 1
 
 # The only classes a file may name. Pipelines are handled on their own, and
 # sklearn.pipeline is imported only when a file holds one.
-_ESTIMATORS = {
-    cls.__name__: cls
-    for cls in (MNISTMLPClassifier, MNISTCNNClassifier, MNISTPreprocessor)
-}
 _PIPELINE = "Pipeline"
 
 
@@ -165,14 +159,16 @@ def _describe(estimator, arrays, where):
     cls = type(estimator)
     if is_pipeline(estimator):
         return _describe_pipeline(estimator, arrays, where)
-    if _ESTIMATORS.get(cls.__name__) is not cls:
+    name = estimator_name(cls)
+    if name is None:
         raise TypeError(
-            f"skmnist.save stores {', '.join(sorted(_ESTIMATORS))} and "
+            f"skmnist.save stores {', '.join(sorted(registered_estimators()))} "
+            "(and classes registered with skmnist.register_estimator) and "
             f"Pipelines of them; got {cls.__module__}.{cls.__qualname__} at "
             f"{where}. Save other estimators with skops.io or joblib."
         )
     description = {
-        "class": cls.__name__,
+        "class": name,
         "params": encode_mapping(estimator.get_params(deep=False), arrays, where),
         "attributes": encode_mapping(fitted_attributes(estimator), arrays, where),
     }
@@ -354,12 +350,14 @@ def _build(description, read_array, path):
     name = description.get("class")
     if name == _PIPELINE:
         return _build_pipeline(description, read_array, path)
-    cls = _ESTIMATORS.get(name) if isinstance(name, str) else None
+    cls = registered_estimators().get(name) if isinstance(name, str) else None
     if cls is None:
         raise ValueError(
             f"{path}: unknown estimator class {short(name)} in the model file; "
-            f"this skmnist ({__version__}) loads {', '.join(sorted(_ESTIMATORS))} "
-            "and Pipelines of them"
+            f"this skmnist ({__version__}) loads "
+            f"{', '.join(sorted(registered_estimators()))} and Pipelines of "
+            "them; for a class of your own, import the module that registers it "
+            "(skmnist.register_estimator) first"
         )
     estimator = _instantiate(cls, description, read_array, path)
     state = description.get("training_state")

@@ -1,5 +1,11 @@
 """The Keras side of skmnist: building and training networks.
 
 The only subpackage that imports Keras (and its backend); the estimators
-import it only to train, so prediction and loading never need it.
+import it only to train, so prediction and loading never need it. Its one
+interface to the estimators is :class:`Trainer`.
 """
+
+from ._keras import STOCK_OPTIMIZERS
+from ._trainer import Trainer, optimizer_of
+
+__all__ = ["STOCK_OPTIMIZERS", "Trainer", "optimizer_of"]

@@ -1,4 +1,5 @@
-"""The Keras side: the fused Adam update, sharing the data, the training loop."""
+"""The Keras side (skmnist.training): the fused Adam update, sharing the data,
+the training loop and the trainer's weights and state."""
 
 import keras
 import numpy as np
@@ -6,7 +7,9 @@ import pytest
 import tensorflow as tf
 
 from skmnist._utils.memory import aligned_empty as _aligned_empty
-from skmnist.training import _keras as _network
+from skmnist.layers import Dense, Dropout
+from skmnist.networks._architecture import network_configs
+from skmnist.training import Trainer, _keras, _loop
 
 
 def _train_with(optimizer, X, y):
@@ -28,7 +31,7 @@ def test_fused_adam_matches_keras_adam(amsgrad):
     rng = np.random.default_rng(0)
     X = rng.random((256, 20), dtype=np.float32)
     y = rng.integers(0, 3, 256)
-    ours = _train_with(_network.FusedAdam(0.01, amsgrad=amsgrad), X, y)
+    ours = _train_with(_keras.FusedAdam(0.01, amsgrad=amsgrad), X, y)
     keras_ = _train_with(keras.optimizers.Adam(0.01, amsgrad=amsgrad), X, y)
 
     assert int(ours.optimizer.iterations) == int(keras_.optimizer.iterations) == 24
@@ -46,7 +49,7 @@ def test_fused_adam_matches_keras_adam(amsgrad):
 def test_aligned_float32_data_is_shared_not_copied():
     X = _aligned_empty((100, 8), np.float32)
     X[:] = 1.0
-    tensor = _network._float32_tensor(X)
+    tensor = _loop._float32_tensor(X)
     X[3, 4] = 7.0  # visible through the tensor: the memory is the same
     assert float(tensor[3, 4]) == 7.0
 
@@ -64,7 +67,7 @@ def test_other_arrays_are_copied(make):
     base = _aligned_empty((64, 8), np.float32)
     base[:] = np.arange(8, dtype=np.float32)
     X = make(base)
-    tensor = _network._float32_tensor(X)
+    tensor = _loop._float32_tensor(X)
     assert tensor.dtype == tf.float32
     np.testing.assert_array_equal(tensor.numpy(), X.astype(np.float32))
     if X.flags.writeable:
@@ -89,13 +92,11 @@ def _read_only(a):
 def _small_network_and_data(mnist_small, width):
     (X, y), _ = mnist_small
     X, y = np.asarray(X, dtype=np.float32), np.asarray(y, dtype=np.int64)
-    architecture = [
-        {"kind": "dense", "units": width, "activation": "relu"},
-        {"kind": "dropout", "rate": 0.2},
-        {"kind": "dense", "units": 10, "activation": "softmax"},
-    ]
-    model = _network.build_model(architecture, 784, np.random.RandomState(0), "mlp")
-    return _network.compile_model(model, "adam", 0.001), X, y
+    architecture = network_configs(
+        [Dense(width, activation="relu"), Dropout(0.2)], 784, 10
+    )
+    trainer = Trainer(architecture, 784, np.random.RandomState(0), "mlp", "adam", 0.001)
+    return trainer.model, X, y
 
 
 def _constant(progress):
@@ -104,9 +105,9 @@ def _constant(progress):
 
 def test_training_loop_reports_what_keras_fit_would(mnist_small):
     model, X, y = _small_network_and_data(mnist_small, width=32)
-    batches = _network.Batches(X, y, None, np.arange(len(X)), 128, True, seed=1)
+    batches = _loop.Batches(X, y, None, np.arange(len(X)), 128, True, seed=1)
     seen = []
-    history = _network.train(
+    history = _loop.train(
         model,
         batches,
         epochs=3,
@@ -132,14 +133,14 @@ def test_later_calls_reuse_the_traced_training_function(mnist_small):
     # new trace each time, whatever the number of rows.
     model, X, y = _small_network_and_data(mnist_small, width=16)
     for n, seed in [(300, 1), (1000, 2), (257, 3)]:
-        batches = _network.Batches(X[:n], y[:n], None, np.arange(n), 128, True, seed)
-        _network.train(model, batches, epochs=1, verbose=0, learning_rate=_constant)
+        batches = _loop.Batches(X[:n], y[:n], None, np.arange(n), 128, True, seed)
+        _loop.train(model, batches, epochs=1, verbose=0, learning_rate=_constant)
     functions = model.__dict__["_skmnist_functions"]
     assert list(functions) == [("training_steps", 128, False)]
     assert functions["training_steps", 128, False].experimental_get_tracing_count() == 1
     assert int(model.optimizer.iterations) == 3 + 8 + 3
 
     weights = np.ones(100, dtype=np.float32)
-    batches = _network.Batches(X[:100], y[:100], weights, np.arange(100), 50, True, 4)
-    _network.train(model, batches, epochs=1, verbose=0, learning_rate=_constant)
+    batches = _loop.Batches(X[:100], y[:100], weights, np.arange(100), 50, True, 4)
+    _loop.train(model, batches, epochs=1, verbose=0, learning_rate=_constant)
     assert ("training_steps", 50, True) in functions  # another signature, traced anew

@@ -1,0 +1,185 @@
+"""Two-dimensional convolution."""
+
+import math
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from ._activations import ACTIVATIONS, activation_name
+from ._base import IMAGES, Cost, Layer, check_takes, choice, pair, positive_int
+from ._base import register_layer as _register
+from ._core import _as_float64
+
+PADDINGS = ("valid", "same")
+
+
+def spatial_output(size, kernel, stride, padding):
+    """An output side, as Keras computes it (``None`` when the kernel overhangs)."""
+    if padding == "same":
+        return -(-size // stride)
+    if kernel > size:
+        return None
+    return (size - kernel) // stride + 1
+
+
+def same_padding(size, kernel, stride):
+    """``(before, after)`` zeros of "same" padding, as Keras and TensorFlow pad."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
+
+
+@_register
+class Conv2D(Layer):
+    """A 2-D convolution over images, channels last, as Keras's ``Conv2D``.
+
+    Parameters
+    ----------
+    filters : int
+        Number of output channels.
+
+    kernel_size : int or (int, int)
+        Height and width of the kernel.
+
+    strides : int or (int, int), default=1
+        Step between windows, down and across.
+
+    padding : {"valid", "same"}, default="valid"
+        ``"valid"``: windows inside the image only; ``"same"``: zeros around
+        the image so that the output has ``ceil(side / stride)`` pixels a
+        side, as in Keras.
+
+    activation : str, default="identity"
+        As for :class:`Dense`; applied to every output value (``"softmax"``
+        over the channels of each pixel).
+
+    Notes
+    -----
+    Its weights are a kernel of shape ``(kernel_h, kernel_w, channels,
+    filters)`` (Keras's layout) and a bias of ``(filters,)``. Prediction
+    computes it as one matrix product of the unfolded windows.
+
+    Examples
+    --------
+    >>> from skmnist.layers import Conv2D
+    >>> Conv2D(6, 5, padding="same", activation="tanh").output_shape((28, 28, 1))
+    (28, 28, 6)
+    >>> Conv2D(16, 5, strides=2).output_shape((14, 14, 6))
+    (5, 5, 16)
+    """
+
+    kind = "conv2d"
+    takes = IMAGES
+    weighted = True
+    defers_activation = True
+    # onnxruntime's CPU Conv computes in float32 only.
+    onnx_float32_only = True
+
+    def __init__(
+        self, filters, kernel_size, strides=1, padding="valid", activation="identity"
+    ):
+        self.filters = positive_int(filters, "filters")
+        self.kernel_size = pair(kernel_size, "kernel_size")
+        self.strides = pair(strides, "strides")
+        self.padding = choice(padding, "padding", PADDINGS)
+        self.activation = activation_name(activation, "Conv2D")
+
+    def output_shape(self, shape):
+        check_takes(self, shape)
+        sides = [
+            spatial_output(size, kernel, stride, self.padding)
+            for size, kernel, stride in zip(
+                shape[:2], self.kernel_size, self.strides, strict=True
+            )
+        ]
+        if None in sides:
+            raise ValueError(
+                f"its {self.kernel_size} kernel is larger than its input "
+                f"{shape[:2]} (padding='valid')"
+            )
+        return (*sides, self.filters)
+
+    def min_input_side(self, side):
+        overhang = max(self.kernel_size) if self.padding == "valid" else 1
+        return (side - 1) * max(self.strides) + overhang
+
+    def weight_shapes(self, shape):
+        return (*self.kernel_size, shape[2], self.filters), (self.filters,)
+
+    def cost(self, shape):
+        out_h, out_w, _ = self.output_shape(shape)
+        patch = math.prod(self.kernel_size) * shape[2]
+        return Cost(
+            out_h * out_w * patch * self.filters,
+            math.prod(shape) + out_h * out_w * (patch + self.filters),
+        )
+
+    def forward(self, Z, weights, activate=True):
+        kernel, bias = next(weights)
+        kh, kw, channels, filters = kernel.shape
+        if self.padding == "same":
+            (top, bottom), (left, right) = (
+                same_padding(size, k, s)
+                for size, k, s in zip(
+                    Z.shape[1:3], self.kernel_size, self.strides, strict=True
+                )
+            )
+            Z = np.pad(Z, ((0, 0), (top, bottom), (left, right), (0, 0)))
+        patches = sliding_window_view(Z, (kh, kw), axis=(1, 2))
+        sh, sw = self.strides
+        if (sh, sw) != (1, 1):
+            patches = patches[:, ::sh, ::sw]
+        n, out_h, out_w = patches.shape[:3]
+        # One matrix product of the windows, unfolded in Keras's (kh, kw,
+        # channels) order, with the kernel as a (kh * kw * channels, filters)
+        # matrix.
+        columns = patches.transpose(0, 1, 2, 4, 5, 3).reshape(-1, kh * kw * channels)
+        out = columns @ kernel.reshape(kh * kw * channels, filters)
+        out += bias
+        if activate:
+            ACTIVATIONS[self.activation].numpy(out, out=out)
+        return out.reshape(n, out_h, out_w, filters)
+
+    def keras_layer(self, build):
+        keras = build.keras
+        return keras.layers.Conv2D(
+            self.filters,
+            self.kernel_size,
+            strides=self.strides,
+            padding=self.padding,
+            activation=ACTIVATIONS[self.activation].keras,
+            kernel_initializer=keras.initializers.GlorotUniform(seed=build.seed()),
+            name=build.name("conv"),
+        )
+
+    def keras_weights(self, keras_layer):
+        return _as_float64(keras_layer.kernel), _as_float64(keras_layer.bias)
+
+    def set_keras_weights(self, keras_layer, coef, intercept):
+        keras_layer.kernel.assign(np.asarray(coef, dtype=np.float32))
+        keras_layer.bias.assign(np.asarray(intercept, dtype=np.float32))
+
+    def to_onnx(self, graph, X, shape, weights):
+        kernel, bias = next(weights)
+        if self.padding == "same":
+            (top, bottom), (left, right) = (
+                same_padding(size, k, s)
+                for size, k, s in zip(
+                    shape[:2], self.kernel_size, self.strides, strict=True
+                )
+            )
+        else:
+            top = bottom = left = right = 0
+        # Keras kernels are (kh, kw, in, out); ONNX's are (out, in, kh, kw).
+        Z = graph.node(
+            "Conv",
+            [
+                X,
+                graph.weight("kernel", np.transpose(kernel, (3, 2, 0, 1))),
+                graph.weight("bias", bias),
+            ],
+            kernel_shape=list(self.kernel_size),
+            strides=list(self.strides),
+            pads=[top, left, bottom, right],
+        )
+        return ACTIVATIONS[self.activation].to_onnx(graph, Z)

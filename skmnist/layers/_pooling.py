@@ -1,0 +1,183 @@
+"""Pooling: the largest or mean value of each window, or of each whole channel."""
+
+import math
+
+from numpy.lib.stride_tricks import sliding_window_view
+
+from ._base import IMAGES, Cost, Layer, check_takes, pair
+from ._base import register_layer as _register
+from ._convolution import spatial_output
+
+
+class _Pool2D(Layer):
+    """What max- and average pooling share: windows, strides, "valid" edges."""
+
+    takes = IMAGES
+    onnx_float32_only = True
+    _keras_class = None
+    _onnx_op = None
+
+    def __init__(self, pool_size=2, strides=None):
+        self.pool_size = pair(pool_size, "pool_size")
+        self.strides = self.pool_size if strides is None else pair(strides, "strides")
+
+    def __repr__(self):
+        # strides follow pool_size unless given: show each only when it is not
+        # what the defaults would make it.
+        shown = []
+        if self.pool_size != (2, 2):
+            shown.append(f"pool_size={self.pool_size!r}")
+        if self.strides != self.pool_size:
+            shown.append(f"strides={self.strides!r}")
+        return f"{type(self).__name__}({', '.join(shown)})"
+
+    def output_shape(self, shape):
+        check_takes(self, shape)
+        sides = [
+            spatial_output(size, window, stride, "valid")
+            for size, window, stride in zip(
+                shape[:2], self.pool_size, self.strides, strict=True
+            )
+        ]
+        if None in sides:
+            raise ValueError(
+                f"its {self.pool_size} window is larger than its input {shape[:2]}"
+            )
+        return (*sides, shape[2])
+
+    def min_input_side(self, side):
+        return (side - 1) * max(self.strides) + max(self.pool_size)
+
+    def cost(self, shape):
+        out = math.prod(self.output_shape(shape))
+        return Cost(out * math.prod(self.pool_size), 2 * math.prod(shape) + out)
+
+    def _windows(self, Z):
+        """The windows of ``Z`` and the two axes that run within a window.
+
+        Windows that tile the image are a reshape of it (the edge rows and
+        columns no window covers dropped, as Keras's "valid" pooling does);
+        overlapping or gapped ones a strided view. Either way, one reduction
+        over two axes: no loop over the window's offsets.
+        """
+        (ph, pw), (sh, sw) = self.pool_size, self.strides
+        n, height, width, channels = Z.shape
+        if (sh, sw) == (ph, pw):
+            out_h, out_w = height // ph, width // pw
+            tiled = Z[:, : out_h * ph, : out_w * pw]
+            return tiled.reshape(n, out_h, ph, out_w, pw, channels), (2, 4)
+        windows = sliding_window_view(Z, (ph, pw), axis=(1, 2))[:, ::sh, ::sw]
+        return windows, (4, 5)
+
+    def keras_layer(self, build):
+        keras_class = getattr(build.keras.layers, self._keras_class)
+        return keras_class(
+            self.pool_size, strides=self.strides, name=build.name("pool")
+        )
+
+    def to_onnx(self, graph, X, shape, weights):
+        return graph.node(
+            self._onnx_op,
+            [X],
+            kernel_shape=list(self.pool_size),
+            strides=list(self.strides),
+        )
+
+
+@_register
+class MaxPool2D(_Pool2D):
+    """The largest value of each window, per channel, as Keras's ``MaxPooling2D``.
+
+    Parameters
+    ----------
+    pool_size : int or (int, int), default=2
+        Height and width of the windows.
+
+    strides : int or (int, int), default=None
+        Step between windows; the pool size when None (windows that tile
+        the image). Edges that fill no window are dropped ("valid").
+
+    Examples
+    --------
+    >>> from skmnist.layers import MaxPool2D
+    >>> MaxPool2D(2).output_shape((27, 27, 8))
+    (13, 13, 8)
+    >>> MaxPool2D(3, strides=2).output_shape((27, 27, 8))
+    (13, 13, 8)
+    """
+
+    kind = "max_pool2d"
+    commutes_with_monotone = True
+    _keras_class = "MaxPooling2D"
+    _onnx_op = "MaxPool"
+
+    def forward(self, Z, weights):
+        windows, axes = self._windows(Z)
+        return windows.max(axis=axes)
+
+
+@_register
+class AvgPool2D(_Pool2D):
+    """The mean of each window, per channel, as Keras's ``AveragePooling2D``.
+
+    Parameters
+    ----------
+    pool_size : int or (int, int), default=2
+        Height and width of the windows.
+
+    strides : int or (int, int), default=None
+        Step between windows; the pool size when None.
+
+    Examples
+    --------
+    >>> from skmnist.layers import AvgPool2D
+    >>> AvgPool2D(2).output_shape((28, 28, 6))
+    (14, 14, 6)
+    """
+
+    kind = "avg_pool2d"
+    _keras_class = "AveragePooling2D"
+    _onnx_op = "AveragePool"
+
+    def forward(self, Z, weights):
+        windows, axes = self._windows(Z)
+        return windows.mean(axis=axes)
+
+
+@_register
+class GlobalAvgPool2D(Layer):
+    """The mean of each channel over the whole image: images to rows of channels.
+
+    Examples
+    --------
+    >>> from skmnist.layers import GlobalAvgPool2D
+    >>> GlobalAvgPool2D().output_shape((7, 7, 32))
+    (32,)
+    """
+
+    kind = "global_avg_pool2d"
+    takes = IMAGES
+    onnx_float32_only = True
+
+    def __init__(self):
+        pass
+
+    def output_shape(self, shape):
+        check_takes(self, shape)
+        return (shape[2],)
+
+    def min_input_side(self, side):
+        return 1
+
+    def cost(self, shape):
+        return Cost(math.prod(shape), math.prod(shape) + shape[2])
+
+    def forward(self, Z, weights):
+        return Z.mean(axis=(1, 2))
+
+    def keras_layer(self, build):
+        return build.keras.layers.GlobalAveragePooling2D(name=build.name("pool"))
+
+    def to_onnx(self, graph, X, shape, weights):
+        pooled = graph.node("GlobalAveragePool", [X])  # (n, c, 1, 1)
+        return graph.node("Flatten", [pooled], axis=1)

@@ -1,0 +1,96 @@
+"""Layers in sequence: their shapes, weights, cost and passes, for any kinds.
+
+What a network (and a residual block inside one) does with its list of
+layers, written once on top of the kinds' own methods.
+"""
+
+from ._activations import ACTIVATIONS
+from ._base import Cost
+
+
+def trace(layers, shape):
+    """``(layer, input_shape, output_shape)`` for each of ``layers`` in turn.
+
+    Raises ``ValueError`` naming the first layer that does not fit what the
+    one before it gives.
+    """
+    steps = []
+    for position, layer in enumerate(layers):
+        try:
+            output = layer.output_shape(shape)
+        except ValueError as exc:
+            raise ValueError(
+                f"layer {position} ({type(layer).__name__}): {exc}"
+            ) from None
+        steps.append((layer, shape, output))
+        shape = output
+    return steps
+
+
+def min_input_side(layers, side=1):
+    """The smallest square input the image layers of ``layers`` work on.
+
+    Walks back from the end: each image layer says what input side gives the
+    output side the layers after it need (at least 1).
+    """
+    for layer in reversed(layers):
+        side = layer.min_input_side(side)
+    return side
+
+
+def weighted_layers(steps):
+    """``(layer, input_shape)`` of every weighted layer, nested ones included."""
+    return [item for layer, shape, _ in steps for item in layer.weighted_layers(shape)]
+
+
+def cost(steps):
+    """A sequence's cost per row: the sum of the arithmetic, the largest memory."""
+    costs = [layer.cost(shape) for layer, shape, _ in steps]
+    return Cost(
+        sum(c.multiply_adds for c in costs), max((c.values for c in costs), default=0)
+    )
+
+
+def forward(layers, Z, weights):
+    """The layers' NumPy pass over ``Z`` (see :meth:`Layer.forward`).
+
+    An element-wise non-decreasing activation commutes with a max-pooling: a
+    convolution followed by one is pooled before it is activated, so that the
+    activation touches a quarter of the values. Every other activation (a
+    softmax over channels, say) is applied where the layer says.
+    """
+    deferred = None
+    for position, layer in enumerate(layers):
+        after = layers[position + 1] if position + 1 < len(layers) else None
+        if _can_defer(layer, after):
+            Z = layer.forward(Z, weights, activate=False)
+            deferred = ACTIVATIONS[layer.activation]
+            continue
+        Z = layer.forward(Z, weights)
+        if deferred is not None:
+            deferred.numpy(Z, out=Z)  # the pooling's own new array
+            deferred = None
+    return Z
+
+
+def _can_defer(layer, after):
+    return (
+        after is not None
+        and after.commutes_with_monotone
+        and getattr(layer, "defers_activation", False)
+        and ACTIVATIONS[layer.activation].monotone
+    )
+
+
+def build_keras(layers, x, build):
+    """Apply the layers' Keras forms to the Keras tensor ``x`` in turn."""
+    for layer in layers:
+        x = layer.build_keras(x, build)
+    return x
+
+
+def to_onnx(steps, graph, X, weights):
+    """Append the layers' ONNX nodes in turn; return the last output's name."""
+    for layer, shape, _ in steps:
+        X = layer.to_onnx(graph, X, shape, weights)
+    return X

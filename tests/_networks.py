@@ -1,0 +1,47 @@
+"""Small versions of every registered network, for tests that fit many times.
+
+Contract tests run over skmnist's registry of named networks; each needs a
+small configuration here (a network registered without one fails
+``test_every_registered_network_has_a_small_version``), and the parameters
+of another architecture, for the tests that change the network between
+calls.
+"""
+
+import sys
+from pathlib import Path
+
+from skmnist._registry import make_network
+from skmnist.layers import Conv2D, Dense, Flatten
+from skmnist.networks import residual_network
+
+# A user's own networks, registered from a file outside the package: they are
+# checked like skmnist's (tests/test_user_network.py checks the rest).
+sys.path.insert(0, str(Path(__file__).parent / "data"))
+import user_networks
+
+# name -> (parameters of a small version, parameters of another network)
+SMALL = {
+    "mlp": ({"hidden_layer_sizes": (16,)}, {"hidden_layer_sizes": (5,)}),
+    "cnn": ({"filters": (4,), "dense_units": (8,)}, {"filters": (2,)}),
+    # LeNet-5 on 8 x 8 digits (framed to 12 x 12) is small as it is.
+    "lenet5": ({}, {"layers": [Conv2D(2, 3), Flatten(), Dense(4)]}),
+    "resnet": (
+        {"layers": residual_network(widths=(4,))},
+        {"layers": residual_network(widths=(2,))},
+    ),
+    "user_swish": (
+        {"layers": user_networks.swish_layers(filters=4, units=8)},
+        {"layers": [Dense(3)]},
+    ),
+}
+
+
+def small_network(name, **params):
+    """A small ``name`` network, 3 epochs, ``random_state=0``, and ``params``."""
+    small, _ = SMALL[name]
+    return make_network(name, **{"epochs": 3, "random_state": 0, **small, **params})
+
+
+def other_network_params(name):
+    """Parameters that make the small ``name`` network another architecture."""
+    return SMALL[name][1]
