@@ -18,7 +18,6 @@ import pickle
 import numpy as np
 import pytest
 from _peers import (
-    ISSUE_17,
     NETWORKS,
     RANDOM_LAYERS,
     X_DIGITS_BINARY,
@@ -95,8 +94,9 @@ def test_in_a_pipeline(net):
     pipe = Pipeline([("s", StandardScaler()), ("e", net(epochs=5))])
     basic_checks(pipe, X_IRIS_100, Y_IRIS_100)
     pipe.predict_proba(X_IRIS_100)
-    pipe.set_params(e__learning_rate=0.02, **{f"e__{net.hidden}": (20,)})
-    assert pipe.get_params()[f"e__{net.hidden}"] == (20,)
+    ((name, widths),) = net.translate({"hidden": (20,)}).items()
+    pipe.set_params(e__learning_rate=0.02, **{f"e__{name}": widths})
+    assert pipe.get_params()[f"e__{name}"] == widths
 
 
 def test_grid_search_over_layers_and_optimizers(net):
@@ -104,8 +104,11 @@ def test_grid_search_over_layers_and_optimizers(net):
     # scikeras test_api.py::TestAdvancedAPIFuncs::test_searchcv_routed_params
     # skorch test_net.py::TestNeuralNet::test_grid_search_works
     grid = [
-        {net.hidden: [()], "optimizer": ["sgd"]},
-        {net.hidden: [(5,)], "optimizer": ["adam"]},
+        {net.hidden: [net.translate({"hidden": ()})[net.hidden]], "optimizer": ["sgd"]},
+        {
+            net.hidden: [net.translate({"hidden": (5,)})[net.hidden]],
+            "optimizer": ["adam"],
+        },
     ]
     search = GridSearchCV(net(epochs=2), grid, cv=2)
     basic_checks(search, X_IRIS_100, Y_IRIS_100)
@@ -218,7 +221,6 @@ def test_pickling_between_partial_fits_changes_nothing(net, optimizer):
     assert_array_equal(m1.predict_proba(X), m2.predict_proba(X))
 
 
-@pytest.mark.xfail(strict=True, reason=ISSUE_17.format(7))
 def test_pickling_leaves_the_live_estimator_alone(net):
     # scikeras test_api.py::TestPartialFit::test_pf_pickle_pf (pickling is a
     # copy: the original goes on as if nothing happened)
@@ -381,9 +383,11 @@ def test_score_with_sample_weights(fitted):
 
 def test_get_params_shows_the_defaults_and_what_was_set(net):
     # scikeras test_parameters.py::test_build_fn_default_params
-    default = {"hidden_layer_sizes": (512, 512), "dense_units": (128,)}[net.hidden]
-    assert net.cls().get_params()[net.hidden] == default
-    assert net(hidden=(200,)).get_params()[net.hidden] == (200,)
+    # (NetworkClassifier's layers=None stands for the tutorial's layers.)
+    default = {"hidden_layer_sizes": (512, 512), "dense_units": (128,), "layers": None}
+    assert net.cls().get_params()[net.hidden] == default[net.hidden]
+    widths = net.translate({"hidden": (200,)})[net.hidden]
+    assert net(hidden=(200,)).get_params()[net.hidden] == widths
 
 
 def test_class_weights_of_equal_classes_are_no_weights(net):

@@ -19,7 +19,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from _peers import (
-    ISSUE_17,
     NETWORKS,
     RANDOM_LAYERS,
     X_SKORCH,
@@ -195,7 +194,6 @@ def test_a_high_learning_rate_keeps_a_finite_loss(net):
     assert np.isfinite(clf.loss_curve_).any()
 
 
-@pytest.mark.xfail(strict=True, reason=ISSUE_17.format(1))
 def test_an_integer_learning_rate_trains(net):
     # skorch test_classifier.py::TestNeuralNet::test_high_learning_rate (lr=2)
     clf = net(epochs=2, learning_rate=2, optimizer="adam").fit(X_SKORCH, Y_SKORCH)
@@ -212,8 +210,9 @@ def test_set_params_changes_the_next_network(net):
     # skorch test_net.py::TestNeuralNet::test_set_params_works
     clf = net(epochs=1).fit(X_100, Y_100)
     dense = [layer for layer in clf.architecture_ if layer["kind"] == "dense"]
-    assert (dense[0]["units"], dense[0]["activation"]) == (16, "relu")
-    clf.set_params(**{net.hidden: (20,)}, activation="tanh", learning_rate=0.2)
+    assert (dense[0]["units"], dense[0]["activation"]) != (20, "tanh")
+    changed = net.translate({"hidden": (20,), "activation": "tanh"})
+    clf.set_params(**changed, learning_rate=0.2)
     clf.fit(X_100, Y_100)
     dense = [layer for layer in clf.architecture_ if layer["kind"] == "dense"]
     assert (dense[0]["units"], dense[0]["activation"]) == (20, "tanh")
@@ -299,7 +298,6 @@ def test_training_goes_on_after_a_copy(net):
         assert n1.n_iter_ == 1 and len(n1.history_["loss"]) == 1
 
 
-@pytest.mark.xfail(strict=True, reason=ISSUE_17.format(7))
 def test_a_shallow_copy_shares_no_training_state(net):
     # skorch test_net.py::TestNeuralNet::test_train_net_after_copy (with
     # copy.copy: training the copy leaves the original as it was)
