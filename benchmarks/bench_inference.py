@@ -33,8 +33,6 @@ for one epoch each first (about a minute on 2 cores).
 import argparse
 import json
 import os
-import platform
-import random
 import statistics
 import subprocess
 import sys
@@ -44,61 +42,13 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-
-
-def default_data_path():
-    env = os.environ.get("SKMNIST_DATA")
-    if env:
-        return env
-    shared = REPO_ROOT.parent / "shared" / "data" / "mnist.npz"
-    return str(shared) if shared.exists() else None
-
-
-# -- machine ------------------------------------------------------------------
-
-
-def machine_description():
-    import sklearn
-
-    cpu = platform.processor() or "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    blas = "unknown"
-    try:
-        config = np.show_config(mode="dicts")
-        info = config["Build Dependencies"]["blas"]
-        blas = f"{info['name']} {info.get('version', '')}".strip()
-    except Exception:  # an older NumPy without mode="dicts"
-        pass
-    versions = {"python": platform.python_version(), "numpy": np.__version__}
-    versions["scikit-learn"] = sklearn.__version__
-    from importlib.metadata import PackageNotFoundError, version
-
-    for name in ("skmnist", "tensorflow", "keras"):
-        try:
-            versions[name] = version(name)
-        except PackageNotFoundError:
-            versions[name] = "not installed"
-    return {
-        "cpu": cpu,
-        "logical_cpus": os.cpu_count(),
-        "usable_cpus": len(os.sched_getaffinity(0))
-        if hasattr(os, "sched_getaffinity")
-        else os.cpu_count(),
-        "platform": platform.platform(),
-        "blas": blas,
-        "load_average": os.getloadavg() if hasattr(os, "getloadavg") else None,
-        "versions": versions,
-    }
-
+from _common import (
+    bench_latency,
+    default_data_path,
+    machine_description,
+    ms,
+    summarize,
+)
 
 # -- fresh processes ----------------------------------------------------------
 
@@ -146,7 +96,7 @@ def bench_imports(runs, with_keras):
         times["skmnist after sklearn.base"].append(json.loads(done.stdout)["extra"])
         if with_keras:
             times["keras"].append(_timed_import("keras"))
-    summaries = {name: _summary(values) for name, values in times.items()}
+    summaries = {name: summarize(values) for name, values in times.items()}
     # Runs i of each case ran back to back: their differences share the
     # machine's conditions better than the medians do.
     for name in ("skmnist", "keras"):
@@ -219,56 +169,13 @@ def bench_load_and_predict(pipeline, image, runs):
             "skmnist.save file": skmnist_file.stat().st_size,
             "joblib file": joblib_file.stat().st_size,
         }
-    summaries = {name: _summary(values) for name, values in times.items()}
+    summaries = {name: summarize(values) for name, values in times.items()}
     for name, ratio in paired.items():
         summaries[name]["paired_ratio"] = ratio
     return summaries, sizes
 
 
 # -- latency in one process ---------------------------------------------------
-
-
-def _calls_per_sample(function, min_time):
-    """How many calls make one timing sample last at least ``min_time``."""
-    number = 1
-    while True:
-        start = time.perf_counter()
-        for _ in range(number):
-            function()
-        if time.perf_counter() - start >= min_time or number >= 10_000:
-            return number
-        number *= 2
-
-
-def bench_latency(contenders, repeats, min_time):
-    """Median seconds per call of each contender, sampled in rounds."""
-    numbers = {}
-    for name, function in contenders.items():
-        function()  # warm up (Keras traces its graph on the first call)
-        numbers[name] = _calls_per_sample(function, min_time)
-    samples = {name: [] for name in contenders}
-    order = list(contenders)
-    shuffler = random.Random(0)
-    for _ in range(repeats):
-        # A new order each round: no contender always runs right after Keras,
-        # whose thread pool keeps the CPUs busy for a moment after each call.
-        shuffler.shuffle(order)
-        for name in order:
-            function, number = contenders[name], numbers[name]
-            start = time.perf_counter()
-            for _ in range(number):
-                function()
-            samples[name].append((time.perf_counter() - start) / number)
-    return {name: _summary(values) for name, values in samples.items()}
-
-
-def _summary(values):
-    return {
-        "median": statistics.median(values),
-        "min": min(values),
-        "max": max(values),
-        "runs": len(values),
-    }
 
 
 def fit_models(data_path, epochs):
@@ -362,10 +269,6 @@ def check_outputs(models):
 # -- report -------------------------------------------------------------------
 
 
-def _ms(seconds):
-    return f"{seconds * 1000:.3f}" if seconds < 0.01 else f"{seconds * 1000:.1f}"
-
-
 def report(results):
     lines = []
     machine = results["machine"]
@@ -422,7 +325,7 @@ def report(results):
                 )
                 reference = latency[f"MLPClassifier {method}"]["median"]
             lines.append(
-                f"| {name} | {_ms(summary['median'])} | {_ms(summary['min'])} | "
+                f"| {name} | {ms(summary['median'])} | {ms(summary['min'])} | "
                 f"{summary['median'] / reference:.2f} |"
             )
         lines.append("")
@@ -477,7 +380,12 @@ def main(argv=None):
     parser.add_argument("--json", metavar="FILE", help="also write the results here")
     args = parser.parse_args(argv)
 
-    results = {"machine": machine_description(), "command": sys.argv}
+    results = {
+        "machine": machine_description(
+            ("numpy", "scikit-learn", "skmnist", "tensorflow", "keras")
+        ),
+        "command": sys.argv,
+    }
     print("Import times...", file=sys.stderr)
     results["imports"] = bench_imports(args.process_runs, not args.no_keras_import)
 

@@ -28,49 +28,11 @@ Needs the ``onnx`` extra (skl2onnx, onnx, onnxruntime).
 
 import argparse
 import json
-import os
-import platform
-import random
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-
-
-def default_data_path():
-    env = os.environ.get("SKMNIST_DATA")
-    if env:
-        return env
-    shared = REPO_ROOT.parent / "shared" / "data" / "mnist.npz"
-    return str(shared) if shared.exists() else None
-
-
-def machine_description():
-    from importlib.metadata import version
-
-    cpu = platform.processor() or "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(
-                line.split(":", 1)[1].strip()
-                for line in f
-                if line.startswith("model name")
-            )
-    except (OSError, StopIteration):
-        pass
-    names = ("numpy", "scikit-learn", "onnxruntime", "onnx", "skl2onnx", "skmnist")
-    return {
-        "cpu": cpu,
-        "usable_cpus": len(os.sched_getaffinity(0)),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "load_average": os.getloadavg(),
-        "versions": {name: version(name) for name in names},
-    }
+from _common import bench_latency, default_data_path, machine_description, ms
 
 
 def fit_pipelines(data_path, networks, train_rows):
@@ -95,53 +57,18 @@ def fit_pipelines(data_path, networks, train_rows):
     return pipelines, X_test
 
 
-def _calls_per_sample(function, min_time):
-    """How many calls make one timing sample last at least ``min_time``."""
-    number = 1
-    while True:
-        start = time.perf_counter()
-        for _ in range(number):
-            function()
-        if time.perf_counter() - start >= min_time or number >= 10_000:
-            return number
-        number *= 2
-
-
-def bench_latency(contenders, repeats, min_time):
-    """Median seconds per call of each contender, sampled in shuffled rounds."""
-    numbers = {}
-    for name, function in contenders.items():
-        function()  # warm up
-        numbers[name] = _calls_per_sample(function, min_time)
-    samples = {name: [] for name in contenders}
-    order = list(contenders)
-    shuffler = random.Random(0)
-    for _ in range(repeats):
-        shuffler.shuffle(order)
-        for name in order:
-            function, number = contenders[name], numbers[name]
-            start = time.perf_counter()
-            for _ in range(number):
-                function()
-            samples[name].append((time.perf_counter() - start) / number)
-    return {
-        name: {
-            "median": statistics.median(values),
-            "min": min(values),
-            "max": max(values),
-            "runs": len(values),
-        }
-        for name, values in samples.items()
-    }
-
-
 def run(args):
     import onnxruntime
 
     import skmnist
 
     pipelines, X_test = fit_pipelines(args.data, args.networks, args.train_rows)
-    results = {"machine": machine_description(), "networks": {}}
+    results = {
+        "machine": machine_description(
+            ("numpy", "scikit-learn", "onnxruntime", "onnx", "skl2onnx", "skmnist")
+        ),
+        "networks": {},
+    }
     for name, pipe in pipelines.items():
         session = onnxruntime.InferenceSession(
             skmnist.to_onnx(pipe, options={"zipmap": False}).SerializeToString(),
@@ -167,10 +94,6 @@ def run(args):
     return results
 
 
-def _ms(seconds):
-    return f"{seconds * 1000:.3f}" if seconds < 0.01 else f"{seconds * 1000:.1f}"
-
-
 def report(results):
     machine = results["machine"]
     lines = [
@@ -189,7 +112,7 @@ def report(results):
             numpy_time = latency["skmnist predict_proba"]["median"]
             onnx_time = latency["onnxruntime"]["median"]
             lines.append(
-                f"| {name} | {size} | {_ms(numpy_time)} | {_ms(onnx_time)} | "
+                f"| {name} | {size} | {ms(numpy_time)} | {ms(onnx_time)} | "
                 f"{onnx_time / numpy_time:.2f} |"
             )
     lines.append("")

@@ -56,12 +56,13 @@ lenet5 = [
 ]
 
 
-def block(width):
-    """A "same" convolution, then a residual block of two, then 2 x 2 pooling."""
+def stage(width):
+    """A "same" convolution, 2 x 2 pooling, then a residual block of two."""
     return [
         Conv2D(width, 3, padding="same"),
         BatchNorm(momentum=0.9),
         Activation("relu"),
+        MaxPool2D(2),
         Residual(
             [
                 Conv2D(width, 3, padding="same"),
@@ -72,11 +73,10 @@ def block(width):
             ]
         ),
         Activation("relu"),
-        MaxPool2D(2),
     ]
 
 
-resnet = [*block(16), *block(32), GlobalAvgPool2D()]
+resnet = [*stage(16), *stage(32), GlobalAvgPool2D()]
 
 # %%
 # Train the four networks

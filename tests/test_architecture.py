@@ -183,3 +183,25 @@ def test_long_batches_go_in_chunks_with_the_same_result(monkeypatch):
     monkeypatch.setattr(_architecture, "CHUNK_BYTES", 1)
     assert network.chunk_rows(np.float64) == 1  # never fewer than one row
     np.testing.assert_allclose(network.forward(X, weights), whole, rtol=1e-12)
+
+
+def test_batch_normalisation_folds_into_a_linear_layer_before_it():
+    from skmnist.layers import BatchNorm
+
+    def weights_of(layers):
+        network = Architecture(network_configs(layers, 25, 2), 25)
+        rng = np.random.RandomState(0)
+        pairs = [
+            (rng.uniform(0.5, 1.5, size=coef), rng.normal(size=intercept))
+            for coef, intercept in network.weight_shapes()
+        ]
+        return network.inference_weights(
+            [c for c, _ in pairs], [b for _, b in pairs], np.float64
+        )
+
+    folded = weights_of([Conv2D(3, 3), BatchNorm(), Flatten()])
+    assert folded[1] is None  # the convolution does its work
+    kept = weights_of([Conv2D(3, 3, activation="relu"), BatchNorm(), Flatten()])
+    assert kept[1] is not None
+    inner = weights_of([Residual([Dense(25), BatchNorm()]), Dense(3)])
+    assert inner[1] is None

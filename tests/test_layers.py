@@ -76,6 +76,10 @@ CASES = {
     "global_avg_pool2d": ([Conv2D(4, 3, activation="relu"), GlobalAvgPool2D()], 49),
     "batch_norm on images": ([Conv2D(3, 3), BatchNorm(), Flatten()], 36),
     "batch_norm on rows": ([Dense(5), BatchNorm(epsilon=0.01)], 6),
+    "batch_norm after an activation": (
+        [Conv2D(3, 3, activation="relu"), BatchNorm(), Flatten()],
+        36,
+    ),
     "random_shift is inactive at prediction": (
         [RandomShift(2), Conv2D(2, 3, activation="relu"), Flatten()],
         36,

@@ -197,9 +197,24 @@ class Layer:
 
     # -- prediction (NumPy) ----------------------------------------------------------
 
-    def inference_weights(self, coef, intercept, dtype):
-        """The weights as :meth:`forward` uses them, in ``dtype``."""
+    def inference_weights(self, coef, intercept, dtype, shape=None):
+        """The weights as :meth:`forward` (and :meth:`to_onnx`) takes them.
+
+        In ``dtype``; ``shape`` is the layer's input shape. Computed once per
+        fitted network and precision.
+        """
         return coef.astype(dtype, copy=False), intercept.astype(dtype, copy=False)
+
+    def inference_weights_of_all(self, raw, dtype, shape):
+        """The inference weights of this layer and those inside it, in order.
+
+        ``raw`` iterates over the fitted ``(coef, intercept)`` pairs; a layer
+        takes one pair per weighted layer it holds.
+        """
+        if not self.weighted:
+            return []
+        coef, intercept = next(raw)
+        return [self.inference_weights(coef, intercept, dtype, shape=shape)]
 
     def forward(self, Z, weights):
         """The layer's output for the batch ``Z`` at prediction time, in NumPy.

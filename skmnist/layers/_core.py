@@ -68,6 +68,15 @@ class Dense(Layer):
             ACTIVATIONS[self.activation].numpy(out, out=out)
         return out
 
+    @property
+    def accepts_affine(self):
+        """Whether a per-output scale and shift after it folds into its weights."""
+        return self.activation == "identity"
+
+    def fold_affine(self, coef, intercept, scale, shift):
+        """The weights that compute this layer, then ``* scale + shift``."""
+        return coef * scale, intercept * scale + shift
+
     def keras_layer(self, build):
         keras = build.keras
         return keras.layers.Dense(

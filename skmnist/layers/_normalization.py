@@ -59,14 +59,21 @@ class BatchNorm(Layer):
     def cost(self, shape):
         return Cost(2 * math.prod(shape), 2 * math.prod(shape))
 
-    def inference_weights(self, coef, intercept, dtype):
+    def affine(self, coef, intercept):
+        """The fixed per-channel ``(scale, shift)`` it is at prediction time."""
         gamma, mean, variance = np.asarray(coef, dtype=np.float64)
         scale = gamma / np.sqrt(variance + self.epsilon)
-        shift = np.asarray(intercept, dtype=np.float64) - mean * scale
+        return scale, np.asarray(intercept, dtype=np.float64) - mean * scale
+
+    def inference_weights(self, coef, intercept, dtype, shape=None):
+        scale, shift = self.affine(coef, intercept)
         return scale.astype(dtype), shift.astype(dtype)
 
     def forward(self, Z, weights):
-        scale, shift = next(weights)
+        folded = next(weights)
+        if folded is None:  # folded into the layer before it
+            return Z
+        scale, shift = folded
         out = Z * scale
         out += shift
         return out
@@ -95,7 +102,10 @@ class BatchNorm(Layer):
         keras_layer.beta.assign(np.asarray(intercept, dtype=np.float32))
 
     def to_onnx(self, graph, X, shape, weights):
-        scale, shift = next(weights)
+        folded = next(weights)
+        if folded is None:  # folded into the layer before it
+            return X
+        scale, shift = folded
         if len(shape) == 3:  # per channel of (n, c, h, w)
             scale, shift = scale.reshape(-1, 1, 1), shift.reshape(-1, 1, 1)
         Z = graph.node("Mul", [X, graph.weight("scale", scale)])

@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ._base import IMAGES, Cost, Layer, check_takes, pair
@@ -52,22 +53,26 @@ class _Pool2D(Layer):
         out = math.prod(self.output_shape(shape))
         return Cost(out * math.prod(self.pool_size), 2 * math.prod(shape) + out)
 
-    def _windows(self, Z):
-        """The windows of ``Z`` and the two axes that run within a window.
+    def _pool(self, Z, ufunc):
+        """``ufunc`` (maximum or add) folded over each window of ``Z``.
 
         Windows that tile the image are a reshape of it (the edge rows and
         columns no window covers dropped, as Keras's "valid" pooling does);
-        overlapping or gapped ones a strided view. Either way, one reduction
-        over two axes: no loop over the window's offsets.
+        overlapping or gapped ones a strided view. Each window's axes are
+        folded in halves (:func:`_fold`): element-wise operations on whole
+        arrays, a few times faster than NumPy's reduction over short strided
+        axes, in a number of steps that grows with the logarithm of the
+        window, not its size.
         """
         (ph, pw), (sh, sw) = self.pool_size, self.strides
         n, height, width, channels = Z.shape
         if (sh, sw) == (ph, pw):
             out_h, out_w = height // ph, width // pw
             tiled = Z[:, : out_h * ph, : out_w * pw]
-            return tiled.reshape(n, out_h, ph, out_w, pw, channels), (2, 4)
+            windows = tiled.reshape(n, out_h, ph, out_w, pw, channels)
+            return _fold(_fold(windows, 4, ufunc), 2, ufunc)
         windows = sliding_window_view(Z, (ph, pw), axis=(1, 2))[:, ::sh, ::sw]
-        return windows, (4, 5)
+        return _fold(_fold(windows, 5, ufunc), 4, ufunc)
 
     def keras_layer(self, build):
         keras_class = getattr(build.keras.layers, self._keras_class)
@@ -112,8 +117,7 @@ class MaxPool2D(_Pool2D):
     _onnx_op = "MaxPool"
 
     def forward(self, Z, weights):
-        windows, axes = self._windows(Z)
-        return windows.max(axis=axes)
+        return self._pool(Z, np.maximum)
 
 
 @_register
@@ -140,8 +144,11 @@ class AvgPool2D(_Pool2D):
     _onnx_op = "AveragePool"
 
     def forward(self, Z, weights):
-        windows, axes = self._windows(Z)
-        return windows.mean(axis=axes)
+        out = self._pool(Z, np.add)
+        size = self.pool_size[0] * self.pool_size[1]
+        if size > 1:  # a 1 x 1 window passes its input through
+            out *= out.dtype.type(1 / size)
+        return out
 
 
 @_register
@@ -181,3 +188,18 @@ class GlobalAvgPool2D(Layer):
     def to_onnx(self, graph, X, shape, weights):
         pooled = graph.node("GlobalAveragePool", [X])  # (n, c, 1, 1)
         return graph.node("Flatten", [pooled], axis=1)
+
+
+def _fold(a, axis, ufunc):
+    """``ufunc`` reduced over ``axis`` by folding it in halves, on whole arrays.
+
+    A new array, unless ``axis`` has length 1 (a view of ``a`` then).
+    """
+    a = np.moveaxis(a, axis, 0)
+    while len(a) > 1:
+        half = len(a) // 2
+        out = ufunc(a[:half], a[half : 2 * half])
+        if len(a) % 2:  # the odd one out joins the first
+            ufunc(out[:1], a[2 * half :], out=out[:1])
+        a = out
+    return a[0]

@@ -68,6 +68,9 @@ residual block adds its layers' output to its input, so they must keep its shape
     def weighted_layers(self, shape):
         return _sequence.weighted_layers(_sequence.trace(self.layers, shape))
 
+    def inference_weights_of_all(self, raw, dtype, shape):
+        return _sequence.inference_weights(self.layers, shape, raw, dtype)
+
     def sublayers(self):
         return [self, *(sub for layer in self.layers for sub in layer.sublayers())]
 

@@ -51,6 +51,41 @@ def cost(steps):
     )
 
 
+def inference_weights(layers, shape, raw, dtype):
+    """The inference weights of each weighted layer of ``layers``, in order.
+
+    ``raw`` iterates over the fitted ``(coef, intercept)`` pairs. A layer
+    that is a fixed per-channel scale and shift at prediction time (batch
+    normalisation) right after a layer whose output is linear in its weights
+    (a convolution or dense layer without activation) is folded into it: the
+    first layer's weights are scaled and shifted, and the second passes its
+    input through (its weights are None), which saves a pass over the data.
+    """
+    out = []
+    steps = trace(layers, shape)
+    position = 0
+    while position < len(steps):
+        layer, layer_shape, _ = steps[position]
+        after = steps[position + 1][0] if position + 1 < len(steps) else None
+        if (
+            after is not None
+            and getattr(layer, "accepts_affine", False)
+            and hasattr(after, "affine")
+        ):
+            coef, intercept = next(raw)
+            scale, shift = after.affine(*next(raw))
+            coef, intercept = layer.fold_affine(coef, intercept, scale, shift)
+            out.append(
+                layer.inference_weights(coef, intercept, dtype, shape=layer_shape)
+            )
+            out.append(None)
+            position += 2
+            continue
+        out.extend(layer.inference_weights_of_all(raw, dtype, layer_shape))
+        position += 1
+    return out
+
+
 def forward(layers, Z, weights):
     """The layers' NumPy pass over ``Z`` (see :meth:`Layer.forward`).
 

@@ -116,12 +116,14 @@ class Architecture:
 
     def inference_weights(self, coefs, intercepts, dtype):
         """Each weighted layer's weights as its forward pass takes them."""
-        return [
-            layer.inference_weights(np.asarray(coef), np.asarray(intercept), dtype)
-            for (layer, _), coef, intercept in zip(
-                self.weighted_layers(), coefs, intercepts, strict=True
+        if not len(coefs) == len(intercepts) == len(self.weighted_layers()):
+            raise ValueError(
+                f"{len(coefs)} coefs_ and {len(intercepts)} intercepts_ for "
+                f"{len(self.weighted_layers())} weighted layers"
             )
-        ]
+        pairs = zip(coefs, intercepts, strict=True)
+        raw = ((np.asarray(coef), np.asarray(intercept)) for coef, intercept in pairs)
+        return _sequence.inference_weights(self.layers, (self.n_features,), raw, dtype)
 
     def chunk_rows(self, dtype):
         """Rows per pass: as many as keep each layer's memory within CHUNK_BYTES."""
@@ -130,7 +132,7 @@ class Architecture:
 
     def forward(self, X, weights):
         """Class probabilities of the 2-D ``X``, with ``inference_weights``."""
-        dtype = weights[0][0].dtype if weights else compute_dtype(X)
+        dtype = compute_dtype(X)
         X = np.asarray(X, dtype=dtype)
         chunk = self.chunk_rows(dtype)
         if len(X) <= chunk:

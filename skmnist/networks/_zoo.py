@@ -56,10 +56,12 @@ def lenet5():
 def residual_network(widths=(16, 32)):
     """The layers of a small residual network with batch normalisation.
 
-    For each width: a "same" convolution, batch normalisation and ReLU, then
-    one residual block of two such convolutions (the second without ReLU
-    before the addition), ReLU, and 2 x 2 max-pooling; then the mean of each
-    channel (global average pooling). The batch normalisations keep their
+    For each width: a "same" convolution, batch normalisation, ReLU and 2 x 2
+    max-pooling, then one residual block of two such convolutions (the
+    second without ReLU before the addition) and ReLU; then the mean of each
+    channel (global average pooling). With the default widths, a 28 x 28
+    digit is pooled to 14 x 14 before the first block and to 7 x 7 before
+    the second. The batch normalisations keep their
     moving averages with a momentum of 0.9 (PyTorch's default) rather than
     Keras's 0.99, so that they settle within the few hundred steps of a fit
     on a small data set too.
@@ -77,7 +79,7 @@ def residual_network(widths=(16, 32)):
     --------
     >>> from skmnist.networks import residual_network
     >>> layers = residual_network()
-    >>> type(layers[3]).__name__, type(layers[-1]).__name__
+    >>> type(layers[4]).__name__, type(layers[-1]).__name__
     ('Residual', 'GlobalAvgPool2D')
     """
     layers = []
@@ -86,6 +88,7 @@ def residual_network(widths=(16, 32)):
             Conv2D(width, 3, padding="same"),
             BatchNorm(momentum=0.9),
             Activation("relu"),
+            MaxPool2D(2),
             Residual(
                 [
                     Conv2D(width, 3, padding="same"),
@@ -96,7 +99,6 @@ def residual_network(widths=(16, 32)):
                 ]
             ),
             Activation("relu"),
-            MaxPool2D(2),
         ]
     return [*layers, GlobalAvgPool2D()]
 
