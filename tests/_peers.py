@@ -143,10 +143,10 @@ NETWORKS = {
         epochs=5,
         random_state=0,
     ),
-    # A NetworkClassifier of layers (no preset behind it): a convolution
-    # and a max-pool on the 8 x 8 digits, then a dense layer, about the size
-    # of the ConvNet above. The named networks of the zoo (LeNet-5, the
-    # residual network) are trained in tests/test_network.py.
+    # A NetworkClassifier of layers: a convolution and a max-pool on the
+    # 8 x 8 digits, then a dense layer, the ConvNet above written as layers
+    # (they train alike). The named networks of the zoo (LeNet-5, the
+    # residual network) go through tests/test_network_contract.py.
     "network": LayersNetwork(
         "network",
         lambda: [
