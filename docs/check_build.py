@@ -8,7 +8,8 @@ Run after ``python -m sphinx -W --keep-going -b html docs docs/_build/html``
 For each ``examples/plot_*.py`` it checks that the gallery page exists, that
 the page shows at least the expected number of figures, and that each figure
 is a PNG image in ``_images/`` of a plausible size; it also checks the API
-reference pages and prints each example's run time. Exits with status 1 and a
+reference pages (and that those of objects the examples use list them, under
+"Examples using ...") and prints each example's run time. Exits with status 1 and a
 list of the problems otherwise.
 """
 
@@ -34,6 +35,7 @@ EXPECTED_FIGURES = {
 API_PAGES = (
     "skmnist.load_mnist",
     "skmnist.MNISTUnavailableError",
+    "skmnist.image_to_mnist",
     "skmnist.MNISTPreprocessor",
     "skmnist.MNISTMLPClassifier",
     "skmnist.MNISTCNNClassifier",
@@ -46,6 +48,19 @@ API_PAGES = (
     "skmnist.to_onnx",
     "skmnist.cli.main",
     "skmnist.cli.build_parser",
+    "skmnist.mlflow.log_model",
+    "skmnist.mlflow.save_model",
+    "skmnist.mlflow.load_model",
+    "skmnist.mlflow.get_default_pip_requirements",
+)
+# Objects that examples use: their API pages must list those examples.
+EXAMPLES_USE = (
+    "skmnist.load_mnist",
+    "skmnist.make_mnist_pipeline",
+    "skmnist.MNISTMLPClassifier",
+    "skmnist.save",
+    "skmnist.load",
+    "skmnist.to_onnx",
 )
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -90,8 +105,20 @@ def check(html_dir):
             problems.append(f"{name}: the page shows no output: did it run?")
         print(f"{name}: {len(shown)} figure(s)")
     for api in API_PAGES:
-        if not (html_dir / "generated" / f"{api}.html").exists():
+        page = html_dir / "generated" / f"{api}.html"
+        if not page.exists():
             problems.append(f"no API page for {api}")
+            continue
+        # sphinx-gallery's backreferences: the examples that use the object.
+        backreferences = ROOT / "docs" / "generated" / "backreferences"
+        used = backreferences / f"{api}.examples"
+        if used.exists() and used.read_text(encoding="utf-8").strip():
+            if "Examples using" not in page.read_text(encoding="utf-8"):
+                problems.append(f"{api}: no 'Examples using' section on its page")
+    for api in EXAMPLES_USE:
+        used = ROOT / "docs" / "generated" / "backreferences" / f"{api}.examples"
+        if not used.exists() or not used.read_text(encoding="utf-8").strip():
+            problems.append(f"{api}: the gallery recorded no example using it")
     times = ROOT / "docs" / "sg_execution_times.rst"
     if times.exists():
         for ref, seconds in re.findall(

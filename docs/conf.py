@@ -14,6 +14,7 @@ repository comes first, as for the tests.
 """
 
 import argparse
+import logging
 import os
 import sys
 from pathlib import Path
@@ -55,6 +56,18 @@ exclude_patterns = ["_build", "sphinxext", "**.ipynb_checkpoints"]
 # Markdown: heading anchors, so that [text](page.md#a-heading) links work.
 myst_heading_anchors = 3
 
+
+class _NoMystConfigDump(logging.Filter):
+    """Drop myst-parser's start-up line, its whole configuration object:
+    a screenful of defaults on every build that says nothing to act on."""
+
+    def filter(self, record):
+        args = record.args if isinstance(record.args, tuple) else ()
+        return not any(type(arg).__name__ == "MdParserConfig" for arg in args)
+
+
+logging.getLogger("sphinx.myst_parser.sphinx_ext.main").addFilter(_NoMystConfigDump())
+
 # -- API reference ---------------------------------------------------------------
 
 autosummary_generate = True
@@ -77,9 +90,10 @@ sphinx_gallery_conf = {
     "remove_config_comments": True,
     "show_memory": False,
     "min_reported_time": 0,
-    # Link skmnist's names in the examples' code to the API reference.
+    # Link skmnist's names in the examples' code to the API reference, and
+    # list, on each API page, the examples that use it ("Examples using ...",
+    # the minigallery of _templates/autosummary/*.rst).
     "doc_module": ("skmnist",),
-    "reference_url": {"skmnist": None},
     "backreferences_dir": "generated/backreferences",
 }
 

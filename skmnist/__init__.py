@@ -12,7 +12,12 @@ from ._registry import (
     registered_networks,
 )
 from ._version import __version__
-from .data import MNISTPreprocessor, MNISTUnavailableError, load_mnist
+from .data import (
+    MNISTPreprocessor,
+    MNISTUnavailableError,
+    image_to_mnist,
+    load_mnist,
+)
 from .export import to_onnx
 from .networks import (
     MNISTCNNClassifier,
@@ -31,6 +36,7 @@ __all__ = [
     "MNISTUnavailableError",
     "NetworkClassifier",
     "__version__",
+    "image_to_mnist",
     "load",
     "load_mnist",
     "make_mnist_pipeline",

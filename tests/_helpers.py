@@ -1,11 +1,76 @@
 """Helpers shared by several test modules (fixtures live in conftest.py)."""
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+
+
+@contextlib.contextmanager
+def within(seconds):
+    """Fail the test, rather than hang it, if the body takes longer.
+
+    For calls that would block forever when broken (reading a FIFO): SIGALRM
+    interrupts the blocking system call with TimeoutError. Main thread only.
+    """
+
+    def expired(signum, frame):
+        raise TimeoutError(f"still running after {seconds} s: it blocks")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def without_modules(monkeypatch, *modules):
+    """Make ``modules`` look not installed (and the server, which imports
+    them, not imported yet), for the rest of the test."""
+    import sys
+
+    for name in list(sys.modules):
+        if name.split(".")[0] in modules or name.startswith("skmnist.apps.serve"):
+            monkeypatch.delitem(sys.modules, name)
+    for module in modules:
+        monkeypatch.setitem(sys.modules, module, None)
+
+
+def in_ci():
+    """Whether the tests run in CI: the environment variable CI is set (not
+    to "", "0", "false" or "no"), as CI services and ``.ci/run`` set it."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def require_programs(purpose, programs, install):
+    """Skip (fail in CI) the test unless each of ``programs`` is executable.
+
+    Outside CI a test that needs programs skmnist does not install (a
+    browser, say) is skipped with one line that names what is missing and
+    how to install it; in CI, which installs them, their absence fails it.
+    """
+    import pytest
+
+    missing = [
+        name
+        for name, path in programs.items()
+        if not (os.path.isfile(path) and os.access(path, os.X_OK))
+    ]
+    if not missing:
+        return
+    message = (
+        f"{purpose} needs {' and '.join(missing)}, not found at "
+        f"{', '.join(programs[name] for name in missing)} ({install})"
+    )
+    if in_ci():
+        pytest.fail(f"{message}; CI must have them", pytrace=False)
+    pytest.skip(message)
 
 
 def small_split(X_train, y_train, X_test, y_test):

@@ -2,12 +2,14 @@
 
 The server listens on a free loopback port (``--port 0``) and logs to a file;
 :func:`serving` waits until it answers ``GET /health`` and stops it with
-SIGTERM afterwards.
+SIGTERM afterwards. :func:`label_model_path` trains, once per test session,
+the small models of other label types that the label and browser tests serve.
 """
 
 import http.client
 import json
 import re
+import resource
 import signal
 import subprocess
 import sys
@@ -16,13 +18,30 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import numpy as np
+
 URL = re.compile(r" on (http://\S+/) \(Ctrl-C to stop\)")
-# One line per request: 'CLIENT "METHOD PATH" STATUS N.N ms'.
+# One line per request: 'CLIENT "METHOD PATH" STATUS N.N ms', and for a
+# client that left or was dropped, '(why)' after.
 REQUEST_LINE = re.compile(
     r'(?P<client>\S+) "(?P<method>[A-Z]+) (?P<path>\S+)" '
-    r"(?P<status>\d{3}) (?P<ms>[0-9.]+) ms$"
+    r"(?P<status>\d{3}) (?P<ms>[0-9.]+) ms(?: \((?P<note>.*)\))?$"
 )
-START_TIMEOUT = 60
+START_TIMEOUT = 120
+# Labels that are also JavaScript property names (the page must not find
+# Object.prototype's), one per digit.
+JS_NAMES = (
+    "constructor",
+    "__proto__",
+    "toString",
+    "valueOf",
+    "hasOwnProperty",
+    "isPrototypeOf",
+    "propertyIsEnumerable",
+    "toLocaleString",
+    "__defineGetter__",
+    "length",
+)
 
 
 class Server:
@@ -56,9 +75,9 @@ class Server:
     def connection(self, timeout=30):
         return http.client.HTTPConnection(self.host, self.port, timeout=timeout)
 
-    def request(self, method, path, body=None, headers=None):
+    def request(self, method, path, body=None, headers=None, timeout=30):
         """``(status, headers, parsed JSON or bytes)`` of one request."""
-        connection = self.connection()
+        connection = self.connection(timeout)
         try:
             connection.request(method, path, body=body, headers=headers or {})
             response = connection.getresponse()
@@ -69,15 +88,42 @@ class Server:
             data = json.loads(data)
         return response.status, dict(response.getheaders()), data
 
-    def stop(self, sig=signal.SIGTERM, timeout=30):
+    def predict(self, body, content_type="application/json"):
+        if not isinstance(body, bytes):
+            body = json.dumps(body).encode()
+        return self.request("POST", "/predict", body, {"Content-Type": content_type})
+
+    def stats(self, model_name):
+        """The V2 statistics of the model (one process's)."""
+        status, _, answer = self.request("GET", f"/v2/models/{model_name}/stats")
+        assert status == 200, answer
+        return answer["model_stats"][0]
+
+    def children(self):
+        """The worker processes' ids (Linux)."""
+        pid = self.process.pid
+        path = Path(f"/proc/{pid}/task/{pid}/children")
+        return [int(p) for p in path.read_text().split()] if path.exists() else []
+
+    def stop(self, sig=signal.SIGTERM, timeout=60):
         """Send ``sig``; return the exit status once the process has ended."""
         if self.process.poll() is None:
             self.process.send_signal(sig)
         return self.process.wait(timeout=timeout)
 
 
-def start(model_path, *args, log_path):
-    """Start the server; return a :class:`Server` once it answers."""
+def _file_limit(files):
+    def limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (files, files))
+
+    return limit
+
+
+def start(model_path, *args, log_path, files=None):
+    """Start the server; return a :class:`Server` once it answers.
+
+    ``files``: the server process may open at most this many files.
+    """
     command = [
         sys.executable,
         "-m",
@@ -91,7 +137,11 @@ def start(model_path, *args, log_path):
     ]
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_file_limit(files) if files else None,
         )
     server = Server(process, log_path)
     deadline = time.monotonic() + START_TIMEOUT
@@ -123,9 +173,9 @@ def start(model_path, *args, log_path):
 
 
 @contextmanager
-def serving(model_path, *args, log_path):
+def serving(model_path, *args, log_path, files=None):
     """:func:`start` the server, and stop it (SIGTERM) on leaving."""
-    server = start(model_path, *args, log_path=log_path)
+    server = start(model_path, *args, log_path=log_path, files=files)
     try:
         yield server
     finally:
@@ -135,3 +185,46 @@ def serving(model_path, *args, log_path):
             server.process.kill()
             server.process.wait()
             raise
+
+
+def raise_file_limit(files):
+    """Let this process open ``files`` files (for tests that open many
+    sockets); returns the limits to restore."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < files:
+        raise RuntimeError(f"this test opens {files} files; the limit is {hard}")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, files), hard))
+    return soft, hard
+
+
+def label_model_path(kind, mnist, tmp_path_factory):
+    """A small pipeline of ``kind`` labels, trained on real MNIST digits once
+    per session and saved with ``skmnist.save``.
+
+    ``float``: the digits as 0.0 ... 9.0; ``even``: whether the digit is even
+    (booleans); ``names``: a JavaScript property name per digit
+    (:data:`JS_NAMES`); ``bytes``: those names as bytes (scikit-learn fits no
+    bytes labels: the names model with its classes encoded, as a crafted
+    file would have them).
+    """
+    import skmnist
+    from skmnist import make_mnist_pipeline
+
+    folder = tmp_path_factory.getbasetemp() / "serve-label-models"
+    folder.mkdir(exist_ok=True)
+    path = folder / f"{kind}.skmnist"
+    if path.exists():
+        return path
+    if kind == "bytes":
+        model = skmnist.load(label_model_path("names", mnist, tmp_path_factory))
+        model[-1].classes_ = np.char.encode(model[-1].classes_.astype(str))
+        return skmnist.save(model, path)
+    (X_train, y_train), _ = mnist
+    labels = {
+        "float": lambda y: y.astype(np.float64),
+        "even": lambda y: y % 2 == 0,
+        "names": lambda y: np.array(JS_NAMES)[y],
+    }[kind](y_train[:5000])
+    pipeline = make_mnist_pipeline(hidden_layer_sizes=(64,), epochs=1, random_state=0)
+    pipeline.fit(X_train[:5000], labels)
+    return skmnist.save(pipeline, path)

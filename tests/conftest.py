@@ -7,14 +7,191 @@ fail (they are never skipped) only when all of these fail, so a green run
 always means they ran.
 """
 
+import fnmatch
 import os
+from pathlib import Path
 
 # scikit-learn's array API check runs only when SciPy is imported with this
 # set; without it the check is skipped rather than run.
 os.environ.setdefault("SCIPY_ARRAY_API", "1")
 
 import pytest
-from _helpers import find_mnist, small_split
+from _helpers import find_mnist, in_ci, small_split
+
+# -- the slow tests ---------------------------------------------------------------
+#
+# A plain `pytest` leaves out the tests marked `slow` (full-MNIST training, the
+# hypothesis call sequences, the file fuzzing, the browser, fresh processes
+# that import TensorFlow...), so that it finishes in a few minutes while still
+# covering every module; `pytest --slow` runs everything, and so does CI
+# (`.ci/run`, or any run with the environment variable CI set, as CI services
+# do). A test is slow if it is marked `@pytest.mark.slow` in its module, if it
+# uses one of SLOW_FIXTURES, or if its node id (as `pytest --collect-only -q`
+# prints it, less the `tests/` folder) is listed in SLOW_TESTS: the node id
+# itself, a test or class (all its parameters), a prefix that ends in `[`,
+# `(` or `-` (of parameter ids), or a glob with `*` (brackets literal).
+# Measured with `pytest --durations=0`; each entry says why it is slow.
+
+SLOW_FIXTURES = {
+    "tutorial_pipelines": "the tutorial network trained on all of MNIST, 3 times",
+    "cnn_pipeline": "the ConvNet trained on all of MNIST for 10 epochs",
+}
+
+SLOW_TESTS = {
+    # Hypothesis's rule-based state machines: hundreds of fit calls each.
+    "test_sequences.py::TestMLPSequences": "call sequences",
+    "test_sequences.py::TestCNNSequences": "call sequences",
+    # scikit-learn's estimator checks of the networks: each trains its network
+    # dozens of times. The preprocessor's stay (and the networks' contract with
+    # scikit-learn is tested in test_classifier, test_pipeline and
+    # test_network_contract).
+    "test_common.py::test_sklearn_compatible_estimator[MNISTCNNClassifier(": (
+        "ConvNet checks"
+    ),
+    "test_common.py::test_sklearn_compatible_estimator[MNISTMLPClassifier(": (
+        "MLP checks"
+    ),
+    # The network contract and the call sequences on the ConvNet: the MLP's
+    # stay, and the ConvNet's own tests (test_cnn) too.
+    "test_network_contract.py::*[cnn*": "ConvNet fits",
+    "test_sequences.py::*[cnn*": "ConvNet fits",
+    # Full MNIST, several epochs.
+    "test_training_controls.py::test_early_stopping_on_full_mnist_restores_the_best_epoch": (  # noqa: E501
+        "full MNIST"
+    ),
+    "test_training_controls.py::test_ten_partial_fits_match_ten_epochs": "20 fits",
+    "test_training_controls.py::test_halving_search_uses_epochs_as_the_resource": (
+        "a search"
+    ),
+    "test_training_controls.py::test_thread_count_does_not_change_the_model": (
+        "two processes that train"
+    ),
+    "test_training_controls.py::test_no_tensorflow_noise_on_fit": (
+        "a process that trains"
+    ),
+    "test_classifier.py::test_fixed_random_state_is_reproducible_across_processes": (
+        "processes that train"
+    ),
+    "test_training_controls.py::test_randomized_search_over_the_pipeline": "a search",
+    "test_onnx.py::test_convnet_pipeline_on_the_mnist_test_set": "a ConvNet fit",
+    "test_serve_load.py::test_concurrent_clients": "a load test",
+    "test_dask.py::test_grid_search_on_dask_equals_the_local_search": "a cluster",
+    "test_dask.py::test_hyperband_drives_partial_fit": "a cluster",
+    # Fresh processes (each imports scikit-learn, some TensorFlow).
+    "test_inference.py::test_saved_model_predicts_in_a_fresh_process_without_tensorflow[.joblib]": (  # noqa: E501
+        "a fresh process"
+    ),
+    "test_pipeline.py::test_loads_and_predicts_in_a_fresh_process_without_tensorflow": (
+        "a fresh process"
+    ),
+    "test_inference.py::test_saved_model_predicts_in_a_fresh_process_without_tensorflow[.skmnist]": (  # noqa: E501
+        "a fresh process (test_cli_predict's stays)"
+    ),
+    "test_inference.py::test_import_skmnist_is_light": "fresh processes",
+    "test_onnx.py::test_import_skmnist_imports_no_onnx_package": "a fresh process",
+    "test_serve.py::test_import_skmnist_leaves_the_server_out": "a fresh process",
+    "test_serve.py::test_serving_never_imports_tensorflow": "a fresh process",
+    "test_network_contract.py::test_loaded_model_predicts_without_tensorflow[mlp": (
+        "a fresh process"
+    ),
+    "test_serve.py::test_server_process[": "a server process per signal",
+    "test_serve.py::test_oversized_bodies_are_refused_unread": "a server process",
+    "test_serve.py::test_pickle_files_need_the_flag": "a server process",
+    "test_cli.py::test_train_end_to_end": "a process that trains on all of MNIST",
+    "test_datasets.py::test_offline_the_error_is_all_that_is_printed": (
+        "a process that imports TensorFlow"
+    ),
+    # The file fuzzing: thousands of damaged model files.
+    "test_persistence_fuzz.py::test_flipped_bytes[": "fuzzing",
+    "test_persistence_fuzz.py::test_edited_json_values_and_types[": "fuzzing",
+    "test_persistence_fuzz.py::test_swapped_renamed_dropped_and_duplicated_members[": (
+        "fuzzing"
+    ),
+    # A real browser (Chromium and chromedriver) and a server process.
+    "test_serve_browser.py::": "a browser",
+    # Photos of hundreds of digits, and the tutorial network that reads them.
+    "test_images.py::test_photos_are_read_by_the_tutorial_network": (
+        "the tutorial network"
+    ),
+}
+
+
+def _is_listed_slow(nodeid):
+    return any(_is_listed_slow_by(entry, nodeid) for entry in SLOW_TESTS)
+
+
+def _is_listed_slow_by(entry, nodeid):
+    if nodeid == entry:
+        return True
+    if "*" in entry:
+        # A glob, "*" any text; brackets are literal (parameter ids).
+        pattern = "".join({"[": "[[]", "]": "[]]"}.get(c, c) for c in entry)
+        return fnmatch.fnmatchcase(nodeid, pattern)
+    return nodeid.startswith(entry) and (
+        entry[-1] in "[(-:" or nodeid[len(entry)] in "[(]:-"
+    )
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--slow",
+        action="store_true",
+        help="also run the tests marked slow (full-MNIST training, call "
+        "sequences, fuzzing, the browser): every test, as CI runs them",
+    )
+
+
+def _runs_slow_tests(config):
+    return config.getoption("--slow") or in_ci() or bool(config.getoption("markexpr"))
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        nodeid = item.nodeid.removeprefix("tests/")
+        if _is_listed_slow(nodeid) or SLOW_FIXTURES.keys() & set(item.fixturenames):
+            item.add_marker(pytest.mark.slow)
+    _check_every_entry_is_used(config, items)
+    if _runs_slow_tests(config):
+        return
+    slow = [item for item in items if item.get_closest_marker("slow")]
+    if slow:
+        config.hook.pytest_deselected(items=slow)
+        items[:] = [item for item in items if not item.get_closest_marker("slow")]
+        config._skmnist_slow_left_out = len(slow)
+
+
+def _check_every_entry_is_used(config, items):
+    """A whole-suite run refuses SLOW_TESTS entries that match no test, so
+    that renaming a test cannot quietly move it into the quick run."""
+    here = Path(__file__).parent.resolve()
+    whole = all(Path(arg).resolve() == here for arg in config.args)
+    if not whole or config.getoption("keyword") or config.getoption("markexpr"):
+        return
+    nodeids = [item.nodeid.removeprefix("tests/") for item in items]
+    unused = [
+        entry
+        for entry in SLOW_TESTS
+        if not any(_is_listed_slow_by(entry, nodeid) for nodeid in nodeids)
+    ]
+    if unused:
+        raise pytest.UsageError(
+            f"tests/conftest.py: SLOW_TESTS entries that match no test: {unused}"
+        )
+
+
+def pytest_report_header(config):
+    if _runs_slow_tests(config):
+        return "skmnist: every test, the slow ones too"
+    return "skmnist: the slow tests are left out; `pytest --slow` runs every test"
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    left_out = getattr(config, "_skmnist_slow_left_out", 0)
+    if left_out:
+        terminalreporter.write_line(
+            f"skmnist: {left_out} slow tests left out (deselected); "
+            "`pytest --slow` runs them too, as CI does"
+        )
 
 
 @pytest.fixture(scope="session")

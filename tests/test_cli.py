@@ -7,6 +7,7 @@ import sys
 import joblib
 import numpy as np
 import pytest
+from _helpers import without_modules as _without
 
 from skmnist import cli
 from skmnist.apps._model_input import is_pickle_path
@@ -240,7 +241,13 @@ def test_output_format_follows_one_case_insensitive_rule(
         model = skmnist.load(output)
     np.save(tmp_path / "x.npy", np.zeros((28, 28)))
     capsys.readouterr()
-    assert cli.main(["predict", "--model", str(output), str(tmp_path / "x.npy")]) == 0
+    predict = ["predict", "--model", str(output), str(tmp_path / "x.npy")]
+    if is_pickle_path(output):
+        # A pickle is read only when trusted, whatever its suffix's case.
+        assert cli.main(predict) == 1
+        assert "pass --trust-pickle if you trust it" in capsys.readouterr().err
+        predict.append("--trust-pickle")
+    assert cli.main(predict) == 0
     (line,) = capsys.readouterr().out.splitlines()
     assert line.startswith(
         f"{tmp_path / 'x.npy'}[0]: {model.predict(np.zeros((1, 28, 28)))[0]} "
@@ -270,3 +277,157 @@ def test_saved_model_predicts(mnist, mnist_path, tmp_path):
     _, (X_test, y_test) = mnist
     pred = joblib.load(output).predict(X_test[:500])
     assert np.mean(pred == y_test[:500]) > 0.9
+
+
+# -- train never replaces a model file without a word ---------------------------
+
+
+def test_train_says_when_it_replaces_a_model_file(small_mnist, tmp_path, capsys):
+    """The finding: the quick start and `skmnist train` wrote the same file,
+    and `evaluate` then scored the quick start's model without a word."""
+    output = tmp_path / "mnist_mlp.skmnist"
+    argv = ["train", "--data", str(small_mnist), "--epochs", "1", "--verbose", "0"]
+    argv += ["--output", str(output), "--random-state"]
+    assert cli.main([*argv, "0"]) == 0
+    out = capsys.readouterr().out
+    assert "exists" not in out and "replacing" not in out
+    first = output.read_bytes()
+
+    assert cli.main([*argv, "1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"{output} exists: the new model will replace it"
+    assert lines[-1] == (
+        f"Saved the fitted pipeline to {output} (replacing the previous file)"
+    )
+    assert output.read_bytes() != first  # the model of seed 1
+
+
+def test_every_option_has_help_and_shows_its_default():
+    import argparse
+
+    parser = cli.build_parser()
+    (commands,) = (
+        a for a in parser._actions if isinstance(a, argparse._SubParsersAction)
+    )
+    for name, command in commands.choices.items():
+        for action in command._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            assert action.help, (name, action.dest)
+            if action.default not in (None, False) and name != "serve":
+                assert "%(default)s" in action.help or "default" in action.help, (
+                    name,
+                    action.dest,
+                )
+    help_text = commands.choices["train"].format_help()
+    assert "images per gradient step" in help_text and "(default: 128" in help_text
+    assert "a line per epoch (default: 1)" in " ".join(help_text.split())
+
+
+# -- skmnist sample: a digit to try predict on ------------------------------------
+
+
+def test_sample_writes_a_test_digit(mnist, small_mnist, tmp_path, capsys):
+    from PIL import Image
+
+    _, (X_test, y_test) = mnist
+    png = tmp_path / "digit.png"
+    assert cli.main(["sample", "--data", str(small_mnist), "--output", str(png)]) == 0
+    assert capsys.readouterr().out == (
+        f"Wrote {png}: MNIST test digit 0, labelled {y_test[0]}\n"
+    )
+    with Image.open(png) as image:
+        assert image.format == "PNG" and image.mode == "L"
+        np.testing.assert_array_equal(np.asarray(image), X_test[0])
+
+    argv = ["sample", "--data", str(small_mnist), "--index", "3"]
+    assert cli.main([*argv, "--output", str(tmp_path / "d.jpg")]) == 0
+    assert f"test digit 3, labelled {y_test[3]}" in capsys.readouterr().out
+    with Image.open(tmp_path / "d.jpg") as image:
+        assert image.format == "JPEG"
+
+    npy = tmp_path / "digits.npy"
+    assert cli.main([*argv, "--count", "4", "--output", str(npy)]) == 0
+    labels = ", ".join(str(label) for label in y_test[3:7])
+    assert capsys.readouterr().out == (
+        f"Wrote {npy}: MNIST test digits 3 to 6, labelled {labels}\n"
+    )
+    np.testing.assert_array_equal(np.load(npy), X_test[3:7])
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "d.jpg",
+        "digit.png",
+        "digits.npy",
+    ]  # atomic writes: no temporary file left
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--output", "d.png", "--index", "100"], "the test set holds 100 digits"),
+        (["--output", "d.png", "--count", "2"], "a picture holds one digit"),
+        (["--output", "d.docx"], "Pillow writes no picture format named '.docx'"),
+        (["--output", "no/such/folder/d.png"], "No such folder"),
+    ],
+)
+def test_sample_errors(small_mnist, tmp_path, capsys, monkeypatch, extra, message):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["sample", "--data", str(small_mnist), *extra]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("skmnist sample: error: ") and err.count("\n") == 1
+    assert message in err
+    assert list(tmp_path.iterdir()) == []
+
+
+# -- one error path for every command ------------------------------------------------
+
+
+def test_an_unexpected_error_is_one_line_unless_asked(monkeypatch, tmp_path, capsys):
+    def broken(path=None):
+        raise RuntimeError("something nobody expected\nover two lines")
+
+    monkeypatch.setattr(_datasets, "load_mnist", broken)
+    argv = ["train", "--output", str(tmp_path / "m.skmnist")]
+    assert cli.main(argv) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1
+    assert err == (
+        "skmnist train: error: RuntimeError: something nobody expected; over two "
+        "lines (unexpected: run again with --traceback to see where it came from)\n"
+    )
+    with pytest.raises(RuntimeError, match="nobody expected"):
+        cli.main([*argv, "--traceback"])
+
+
+HINT = '(from a checkout of skmnist: pip install ".[{0}]")'
+
+
+def test_a_missing_extra_names_the_package_and_both_install_commands(
+    monkeypatch, tmp_path, capsys
+):
+    """The finding: `skmnist serve` said "No module named 'anyio'", and the
+    other messages only `pip install "skmnist[...]"`, wrong in a checkout."""
+    model = tmp_path / "m.skmnist"
+    model.write_bytes(b"")
+    _without(monkeypatch, "anyio")
+    assert cli.main(["serve", "--model", str(model)]) == 1
+    assert capsys.readouterr().err == (
+        "skmnist serve: error: skmnist serve needs anyio (a dependency of "
+        'Starlette), which is not installed: pip install "skmnist[serve]" '
+        f"{HINT.format('serve')}\n"
+    )
+
+    _without(monkeypatch, "PIL")
+    png = tmp_path / "digit.png"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n")
+    assert cli.main(["sample", "--output", str(png)]) == 1
+    assert capsys.readouterr().err == (
+        "skmnist sample: error: reading pictures needs Pillow, which is not "
+        f'installed: pip install "skmnist[images]" {HINT.format("images")}\n'
+    )
+
+    _without(monkeypatch, "skl2onnx")
+    assert cli.main(["export", "--model", str(model), "--output", "m.onnx"]) == 1
+    assert capsys.readouterr().err == (
+        "skmnist export: error: exporting to ONNX needs skl2onnx, which is not "
+        f'installed: pip install "skmnist[onnx]" {HINT.format("onnx")}\n'
+    )

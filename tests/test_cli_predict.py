@@ -1,5 +1,6 @@
 """The ``skmnist predict`` and ``skmnist evaluate`` commands."""
 
+import os
 import re
 import subprocess
 import sys
@@ -7,6 +8,7 @@ import sys
 import joblib
 import numpy as np
 import pytest
+from _helpers import within, without_modules
 from PIL import Image
 
 import skmnist
@@ -73,7 +75,10 @@ def test_predict_png_files(
         paths.append(tmp_path / f"digit{i}.png")
         Image.fromarray(X_test[i]).save(paths[-1])
 
-    status, out, err = _run(["predict", "--model", model_files[fmt], *paths], capsys)
+    trust = ["--trust-pickle"] if fmt == "joblib" else []
+    status, out, err = _run(
+        ["predict", "--model", model_files[fmt], *trust, *paths], capsys
+    )
     assert status == 0, err
     results = _parse(out)
     expected = pipeline.predict_proba(X_test[confident])
@@ -174,7 +179,7 @@ def test_predict_errors(model_files, tmp_path, capsys):
 
     broken = tmp_path / "broken.joblib"
     broken.write_bytes(b"\x80\x04garbage")
-    status, _, err = _run(["predict", "--model", broken, png], capsys)
+    status, _, err = _run(["predict", "--model", broken, "--trust-pickle", png], capsys)
     assert status == 1 and "cannot load the joblib/pickle file" in err
 
     text = tmp_path / "notes.png"
@@ -244,8 +249,9 @@ def test_predict_refuses_a_joblib_model_with_nan_weights(mnist_small, tmp_path, 
     clf.coefs_[0][:] = np.nan
     joblib.dump(clf, tmp_path / "nan.JOBLIB")
     np.save(tmp_path / "x.npy", np.zeros((28, 28)))
+    model = tmp_path / "nan.JOBLIB"
     status, out, err = _run(
-        ["predict", "--model", tmp_path / "nan.JOBLIB", tmp_path / "x.npy"], capsys
+        ["predict", "--model", model, "--trust-pickle", tmp_path / "x.npy"], capsys
     )
     assert status == 1 and out == ""
     assert "NaN or infinite probabilities" in err and err.count("\n") == 1
@@ -332,3 +338,205 @@ def test_predict_in_a_fresh_process_needs_no_tensorflow(model_files, mnist, tmp_
         check=True,
     )
     assert "--invert" in done.stdout and "IMAGE" in done.stdout
+
+
+# -- pickles only when trusted, by every command -------------------------------------
+
+
+def test_every_command_reads_a_pickle_only_with_trust_pickle(
+    model_files, mnist_path, tmp_path, capsys
+):
+    """The finding: predict and evaluate loaded pickles silently, while serve
+    asked for --trust-pickle. Now every command that reads a model asks."""
+    joblib_model = model_files["joblib"]
+    np.save(tmp_path / "x.npy", np.zeros((28, 28)))
+    commands = {
+        "predict": ["predict", "--model", joblib_model, tmp_path / "x.npy"],
+        "evaluate": ["evaluate", "--model", joblib_model, "--data", mnist_path],
+        "export": ["export", "--model", joblib_model, "--output", tmp_path / "m.onnx"],
+        "serve": ["serve", "--model", joblib_model, "--port", "0"],
+    }
+    for name, argv in commands.items():
+        status, out, err = _run(argv, capsys)
+        assert status == 1 and out == "", name
+        assert err == (
+            f"skmnist {name}: error: {joblib_model} is a joblib/pickle file, which "
+            "runs code when loaded: pass --trust-pickle if you trust it, or "
+            "convert it with skmnist.save\n"
+        )
+    for name in ("predict", "evaluate", "export"):
+        status, out, err = _run([*commands[name], "--trust-pickle"], capsys)
+        assert status == 0, (name, err)
+
+
+# -- what the model saw, and when it is unsure ---------------------------------------
+
+
+def test_save_converted_writes_what_the_model_saw(
+    model_files, pipeline, mnist, confident, tmp_path, capsys
+):
+    _, (X_test, _) = mnist
+    i, j = confident[:2]
+    paper = tmp_path / "in" / "photo.jpg"
+    paper.parent.mkdir()
+    big = Image.fromarray(255 - X_test[i]).resize((200, 200), Image.Resampling.BICUBIC)
+    big.convert("RGB").save(paper, quality=90)
+    other = tmp_path / "other"
+    other.mkdir()
+    Image.fromarray(X_test[j]).save(other / "photo.png")  # the same stem
+    np.save(tmp_path / "pair.npy", X_test[[i, j]])
+    seen = tmp_path / "seen"
+    argv = ["predict", "--model", model_files["skmnist"], "--save-converted", seen]
+    status, out, err = _run(
+        [*argv, paper, other / "photo.png", tmp_path / "pair.npy"], capsys
+    )
+    assert status == 0, err
+    answers = _parse(out.rsplit("\n", 2)[0])
+    assert out.splitlines()[-1] == f"Saved 4 converted image(s) to {seen}"
+    names = ["photo.png", "photo-2.png", "pair-0.png", "pair-1.png"]
+    assert sorted(p.name for p in seen.iterdir()) == sorted(names)
+    converted = [np.asarray(Image.open(seen / name)) for name in names]
+    from skmnist.data._images import read_images
+
+    np.testing.assert_array_equal(converted[0], read_images(paper)[0])
+    np.testing.assert_array_equal(converted[1], X_test[j])
+    np.testing.assert_array_equal(converted[2:], X_test[[i, j]])
+    # They are what the model classified: the same answers from them.
+    status, again, _ = _run(
+        ["predict", "--model", model_files["skmnist"], *(seen / n for n in names)],
+        capsys,
+    )
+    assert [(label, p) for _, label, p in _parse(again)] == [
+        (label, p) for _, label, p in answers
+    ]
+
+
+def test_an_unsure_answer_comes_with_a_warning(
+    model_files, confident, mnist, tmp_path, capsys
+):
+    """A model that spreads its belief (a uniform prior) gets a warning per
+    image on stderr; a confident one none."""
+    from sklearn.dummy import DummyClassifier
+
+    _, (X_test, _) = mnist
+    unsure = tmp_path / "unsure.joblib"
+    joblib.dump(
+        DummyClassifier(strategy="prior").fit(np.zeros((10, 784)), np.arange(10)),
+        unsure,
+    )
+    np.save(tmp_path / "x.npy", X_test[confident[:2]])
+    status, out, err = _run(
+        ["predict", "--model", unsure, "--trust-pickle", tmp_path / "x.npy"], capsys
+    )
+    assert status == 0
+    assert [p for _, _, p in _parse(out)] == [0.1, 0.1]
+    lines = err.splitlines()
+    assert lines == [
+        f"skmnist predict: warning: {tmp_path / 'x.npy'}[{k}]: the model is unsure, "
+        "its best guess has probability 0.1000 (below 0.5); --save-converted DIR "
+        "shows what the model saw"
+        for k in range(2)
+    ]
+    status, out, err = _run(
+        ["predict", "--model", model_files["skmnist"], tmp_path / "x.npy"], capsys
+    )
+    assert status == 0 and err == ""
+
+
+# -- bounded reading: huge pictures, FIFOs, devices ---------------------------------
+
+
+def test_a_huge_picture_is_refused_before_it_is_decoded(
+    model_files, tmp_path, capsys, monkeypatch
+):
+    """The finding: a 79 KB PNG of 9000x9000 pixels took 1.5 GB to predict."""
+    from PIL import ImageFile
+
+    huge = tmp_path / "huge.png"
+    Image.new("L", (9000, 9000), 255).save(huge)
+    assert huge.stat().st_size < 200_000
+
+    def no_decoding(self):
+        raise AssertionError("the picture was decoded")
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", no_decoding)
+    status, out, err = _run(
+        ["predict", "--model", model_files["skmnist"], huge], capsys
+    )
+    assert status == 1 and out == ""
+    assert err == (
+        f"skmnist predict: error: {huge}: 9000x9000 pixels, more than the limit of "
+        "50000000\n"
+    )
+    small = tmp_path / "small.png"
+    Image.new("L", (120, 100), 255).save(small)
+    argv = ["predict", "--model", model_files["skmnist"], "--max-pixels", "11999"]
+    status, _, err = _run([*argv, small], capsys)
+    assert status == 1 and "120x100 pixels, more than the limit of 11999" in err
+
+
+def test_fifos_and_devices_are_refused_without_blocking(model_files, tmp_path, capsys):
+    """The finding: a FIFO as the picture, as evaluate's --data or as a
+    `.joblib` model made the command wait for a writer until killed."""
+    for name in ("digit.png", "digits.npy", "mnist.npz", "m.joblib"):
+        os.mkfifo(tmp_path / name)
+    np.save(tmp_path / "x.npy", np.zeros((28, 28)))
+    good, trust, x = model_files["skmnist"], ["--trust-pickle"], tmp_path / "x.npy"
+    cases = [
+        (["predict", "--model", good, tmp_path / "digit.png"], "digit.png"),
+        (["predict", "--model", good, tmp_path / "digits.npy"], "digits.npy"),
+        (["predict", "--model", good, "/dev/zero"], "/dev/zero"),
+        (["evaluate", "--model", good, "--data", tmp_path / "mnist.npz"], "mnist.npz"),
+        (["predict", "--model", tmp_path / "m.joblib", *trust, x], "m.joblib"),
+    ]
+    for argv, name in cases:
+        with within(20):
+            status, out, err = _run(argv, capsys)
+        assert status == 1 and out == "", argv
+        assert err.count("\n") == 1 and name in err, err
+        assert "not a regular file but a " in err, err
+
+
+# -- export: one line, whatever skl2onnx raises ------------------------------------
+
+
+def test_export_of_a_step_onnx_cannot_convert_is_one_line(
+    mnist_small, tmp_path, capsys
+):
+    """The finding: a pipeline holding FunctionTransformer(np.sqrt) printed
+    skl2onnx's traceback."""
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    (X, y), _ = mnist_small
+    clf = MNISTMLPClassifier(hidden_layer_sizes=(8,), epochs=1, random_state=0)
+    model = make_pipeline(FunctionTransformer(np.sqrt), clf).fit(X[:300], y[:300])
+    path = tmp_path / "sqrt.joblib"
+    joblib.dump(model, path)
+    output = tmp_path / "sqrt.onnx"
+    argv = ["export", "--model", path, "--trust-pickle", "--output", output]
+    status, out, err = _run(argv, capsys)
+    assert status == 1 and out == ""
+    assert err.startswith(
+        f"skmnist export: error: {path}: cannot convert the model to ONNX ("
+    )
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert not output.exists()
+
+
+def test_without_pillow_predict_says_so_once(
+    model_files, tmp_path, capsys, monkeypatch
+):
+    pictures = [tmp_path / "a.png", tmp_path / "b.png"]
+    for path in pictures:
+        Image.new("L", (28, 28)).save(path)
+    without_modules(monkeypatch, "PIL")
+    status, out, err = _run(
+        ["predict", "--model", model_files["skmnist"], *pictures], capsys
+    )
+    assert status == 1 and out == ""
+    assert err == (
+        "skmnist predict: error: reading pictures needs Pillow, which is not "
+        'installed: pip install "skmnist[images]" (from a checkout of skmnist: '
+        'pip install ".[images]")\n'
+    )

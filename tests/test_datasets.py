@@ -515,3 +515,81 @@ def test_integer_arrays_in_range_are_cast_to_uint8(tmp_path):
 def test_small_square_images_are_accepted(tmp_path):
     arrays = fake_arrays(size=8)
     assert_same(load_mnist(write_idx_folder(tmp_path, arrays)), arrays)
+
+
+# --- regular files only, of bounded size ---------------------------------------
+
+
+def test_a_fifo_or_a_device_is_refused_without_blocking(tmp_path):
+    """The finding: `skmnist evaluate --data` on a FIFO waited for a writer
+    until killed."""
+    from _helpers import within
+
+    fifo = tmp_path / "mnist.npz"
+    os.mkfifo(fifo)
+    with within(20), pytest.raises(ValueError, match="not a regular file but a FIFO"):
+        load_mnist(fifo)
+    with within(20), pytest.raises(ValueError, match="character device"):
+        load_mnist("/dev/zero")
+    # In a folder of IDX files, a FIFO is not a file: reported missing, unread.
+    folder = write_idx_folder(tmp_path / "idx", fake_arrays())
+    name = "t10k-labels-idx1-ubyte"
+    (folder / f"{name}.gz").unlink()
+    os.mkfifo(folder / name)
+    with within(20), pytest.raises(FileNotFoundError, match=name):
+        load_mnist(folder)
+
+
+def test_files_and_decompressed_idx_are_bounded(tmp_path, monkeypatch):
+    arrays = fake_arrays()
+    npz = write_npz(tmp_path / "small.npz", arrays)
+    folder = write_idx_folder(tmp_path / "idx", arrays)
+    size = npz.stat().st_size
+    monkeypatch.setattr(_datasets, "MAX_DATA_BYTES", size - 1)
+    with pytest.raises(ValueError, match=f"{size} bytes, more than the {size - 1}"):
+        load_mnist(npz)
+    # A gzip bomb: 2,000 blank images, a few KB on disk, refused once more
+    # than the bound has come out of it.
+    header = struct.pack(">iiii", 2051, 2000, 28, 28)
+    bomb = gzip.compress(header + bytes(2000 * 28 * 28))
+    (folder / "train-images-idx3-ubyte.gz").write_bytes(bomb)
+    monkeypatch.setattr(_datasets, "MAX_DATA_BYTES", 100_000)
+    assert len(bomb) < 100_000 < len(header) + 2000 * 28 * 28
+    with pytest.raises(ValueError, match="decompresses to more than 100000 bytes"):
+        load_mnist(folder)
+
+
+MNIST_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"
+
+
+def test_offline_the_error_is_all_that_is_printed(tmp_path):
+    """The finding: TensorFlow's start-up lines (oneDNN, CUDA, CPU features)
+    came before the offline error. A proxy on a closed port makes the download
+    fail at once."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("SKMNIST_DATA", "TF_CPP_MIN_LOG_LEVEL")
+    }
+    import skmnist
+
+    env.update(
+        # The skmnist under test, wherever the process starts.
+        PYTHONPATH=str(Path(skmnist.__file__).parents[1]),
+        KERAS_HOME=str(tmp_path / "keras"),
+        HTTPS_PROXY="http://127.0.0.1:9",
+        https_proxy="http://127.0.0.1:9",
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "skmnist", "train", "--output", str(tmp_path / "m")],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert done.returncode == 1
+    assert done.stderr.startswith("skmnist train: error: MNIST is not available")
+    assert done.stderr.count("\n") == 1, done.stderr
+    # Keras says what it tried to download, on stdout; nothing else.
+    assert done.stdout in ("", f"Downloading data from {MNIST_URL}\n"), done.stdout

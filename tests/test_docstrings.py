@@ -77,6 +77,7 @@ def test_the_public_api_is_all_checked():
         "skmnist.MNISTPreprocessor",
         "skmnist.MNISTUnavailableError",
         "skmnist.NetworkClassifier",
+        "skmnist.image_to_mnist",
         "skmnist.load",
         "skmnist.load_mnist",
         "skmnist.make_mnist_pipeline",

@@ -171,21 +171,30 @@ def test_check_writable_writes_nothing(tmp_path):
 
 # -- a killed save leaves nothing behind for long --------------------------------
 
+# The save waits for a line on stdin (or to be killed) with its temporary
+# file half written. SIGTERM and SIGHUP get the disposition the test asks for:
+# a test run under nohup (or started by a process that ignores them) hands
+# its children SIGHUP ignored, and a save must then leave that alone.
 SLOW_SAVE = """
-import sys, time
+import signal, sys
 from pathlib import Path
 from skmnist._utils.files import atomic_path
 
+disposition = signal.SIG_IGN if sys.argv[2] == "ignored" else signal.SIG_DFL
+for signum in (signal.SIGTERM, signal.SIGHUP):
+    signal.signal(signum, disposition)
 with atomic_path(Path(sys.argv[1])) as tmp:
     tmp.write_bytes(b"half a model")
     print("writing", flush=True)
-    time.sleep(60)
+    sys.stdin.readline()
+    tmp.write_bytes(b"the new model")
 """
 
 
-def _start_slow_save(output):
+def _start_slow_save(output, signals="default"):
     process = subprocess.Popen(
-        [sys.executable, "-c", SLOW_SAVE, str(output)],
+        [sys.executable, "-c", SLOW_SAVE, str(output), signals],
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -207,6 +216,20 @@ def test_sigterm_during_a_save_removes_the_temporary_file(tmp_path, signum):
     assert process.wait(timeout=30) == -signum  # still dies of the signal
     assert _leftovers(tmp_path) == []
     assert output.read_bytes() == b"the previous model"
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_an_ignored_signal_stays_ignored_during_a_save(tmp_path, signum):
+    """Under nohup SIGHUP is ignored: the save goes on and completes."""
+    output = tmp_path / "model.skmnist"
+    output.write_bytes(b"the previous model")
+    process = _start_slow_save(output, signals="ignored")
+    process.send_signal(signum)
+    process.stdin.write("go on\n")
+    process.stdin.close()
+    assert process.wait(timeout=30) == 0
+    assert output.read_bytes() == b"the new model"
+    assert _leftovers(tmp_path) == []
 
 
 def test_a_leftover_of_a_killed_save_goes_with_the_next_save(tmp_path):

@@ -15,6 +15,7 @@ import pickle
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import joblib
 import numpy as np
@@ -425,10 +426,15 @@ def test_round_trips_predict_the_same(make, digits, tmp_path, how):
     np.testing.assert_array_equal(copy.predict_proba(X_test), clf.predict_proba(X_test))
 
 
+# A user's network loads once the module that registers its kinds is imported
+# (tests/data/user_networks.py, found on the path given as the 4th argument).
 _PREDICT_IN_FRESH_PROCESS = """
 import sys
+from pathlib import Path
 import numpy as np
 import skmnist
+sys.path.insert(0, sys.argv[4])
+import user_networks
 model = skmnist.load(sys.argv[1])
 np.save(sys.argv[3], model.predict_proba(np.load(sys.argv[2])))
 assert not any(m.split(".")[0] in ("tensorflow", "keras") for m in sys.modules)
@@ -448,6 +454,7 @@ def test_loaded_model_predicts_without_tensorflow(make, digits, tmp_path):
             path,
             tmp_path / "X.npy",
             tmp_path / "p.npy",
+            Path(__file__).parent / "data",
         ],
         check=True,
     )

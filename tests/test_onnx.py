@@ -456,7 +456,10 @@ def test_export_command_errors(tmp_path, capsys):
 
     X = np.random.default_rng(0).random((20, 4))
     joblib.dump(LogisticRegression().fit(X, np.arange(20) % 2), not_skmnist)
-    assert main(["export", "--model", str(not_skmnist), "--output", str(output)]) == 1
+    argv = ["export", "--model", str(not_skmnist), "--output", str(output)]
+    assert main(argv) == 1  # a pickle: only with --trust-pickle
+    assert "pass --trust-pickle if you trust it" in capsys.readouterr().err
+    assert main([*argv, "--trust-pickle"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("skmnist export: error: to_onnx converts a fitted")
     assert not output.exists()

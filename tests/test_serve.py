@@ -17,7 +17,10 @@ from starlette.testclient import TestClient
 
 import skmnist
 from skmnist import MNISTMLPClassifier, cli, make_mnist_pipeline
-from skmnist.apps.serve._app import DEFAULT_MAX_BODY_BYTES, create_app
+from skmnist.apps.serve import create_app
+from skmnist.apps.serve._app import DEFAULT_MAX_BODY_BYTES
+from skmnist.apps.serve._limits import Limits
+from skmnist.apps.serve._options import DEFAULTS
 from skmnist.data._images import read_images
 
 N_DIGITS = 300  # real MNIST test digits sent one by one
@@ -72,10 +75,12 @@ def test_model_description(client, model):
     ]
     assert info["classifier"] == "MNISTMLPClassifier"
     assert info["classes"] == classifier.classes_.tolist()
+    assert info["class_names"] == [str(c) for c in range(10)]
     assert info["input"]["shape"] == [28, 28]
     assert info["input"]["n_features"] == 784
     assert info["input"]["pixel_range"] == [0, 255]
     assert info["skmnist_version"] == skmnist.__version__
+    assert info["network"] == classifier.architecture_
     dense = [layer for layer in info["network"] if layer["kind"] == "dense"]
     assert [layer["units"] for layer in dense] == [64, 10]
     assert dense[0]["activation"] == "relu"
@@ -244,6 +249,12 @@ def _json(value):
     return json.dumps(value).encode()
 
 
+def _with_first(number):
+    """A 28x28 JSON image of zeros, but for its first value, written as given."""
+    body = _json({"pixels": GOOD})
+    return body.replace(b"[[0,", b"[[" + number + b",", 1)
+
+
 BAD_REQUESTS = {
     "empty JSON body": (b"", "application/json", 400, "the body is empty"),
     "empty image body": (b"", "image/png", 400, "the body is empty"),
@@ -297,27 +308,37 @@ BAD_REQUESTS = {
         422,
         "from -1 to 0",
     ),
-    "NaN": (
-        b'{"pixels": [[NaN'
-        + b", 0" * 27
-        + b"]"
-        + (b", [" + b"0, " * 27 + b"0]") * 27
-        + b"]}",
+    "NaN": (_with_first(b"NaN"), "application/json", 422, "found NaN"),
+    "Infinity": (_with_first(b"Infinity"), "application/json", 422, "0 to inf"),
+    "1e999": (_with_first(b"1e999"), "application/json", 422, "0 to inf"),
+    "-1e999": (_with_first(b"-1e999"), "application/json", 422, "from -inf to 0"),
+    "2**70": (_with_first(b"%d" % 2**70), "application/json", 422, "to 1180591620"),
+    "10**400": (
+        _with_first(b"1" + b"0" * 400),
         "application/json",
         422,
-        "finite",
+        "an integer too large for a float",
     ),
-    "Infinity": (
-        b'{"pixels": [[Infinity'
-        + b", 0" * 27
-        + b"]"
-        + (b", [" + b"0, " * 27 + b"0]") * 27
-        + b"]}",
+    "5,000 digits": (
+        _with_first(b"9" * 5000),
         "application/json",
         422,
-        "finite",
+        "a number out of any range",
     ),
-    "not an image": (b"GIF? no, text", "image/png", 400, "not an image"),
+    "a boolean among numbers": (
+        _with_first(b"true"),
+        "application/json",
+        422,
+        "numbers only",
+    ),
+    "a string among numbers": (
+        _with_first(b'"7"'),
+        "application/json",
+        422,
+        "numbers only",
+    ),
+    "null among numbers": (_with_first(b"null"), "application/json", 422, "numbers"),
+    "not an image": (b"GIF? no, text", "image/png", 415, "not an image"),
     "truncated PNG": (None, "image/png", 400, "cannot read the image"),
     "text/plain": (_json({"pixels": GOOD}), "text/plain", 415, "text/plain"),
     "no content type": (_json({"pixels": GOOD}), None, 415, "no Content-Type"),
@@ -495,7 +516,21 @@ def test_serve_arguments():
         DEFAULT_MAX_BODY_BYTES,
         False,
     )
-    for bad in (["--port", "70000"], ["--port", "-1"], ["--max-body-bytes", "0"]):
+    assert (args.workers, args.model_name, args.max_batch_images) == (1, None, 256)
+    # The parser's defaults are the server's (repeated so that building the
+    # parser imports nothing of the server).
+    defaults = Limits()
+    for name, value in DEFAULTS.items():
+        assert getattr(args, name) == value == getattr(defaults, name), name
+    for bad in (
+        ["--port", "70000"],
+        ["--port", "-1"],
+        ["--max-body-bytes", "0"],
+        ["--workers", "0"],
+        ["--header-timeout", "0"],
+        ["--body-timeout", "inf"],
+        ["--max-request-memory", "x"],
+    ):
         with pytest.raises(SystemExit) as exit_info:
             cli.build_parser().parse_args(["serve", "--model", "m", *bad])
         assert exit_info.value.code == 2
@@ -613,3 +648,48 @@ def test_oversized_bodies_are_refused_unread(serve_model_path, tmp_path):
         assert response.startswith(b"HTTP/1.1 413 ")
         status, _, _ = server.request("GET", "/health")
         assert status == 200
+
+
+# -- pictures: PNG and JPEG only, by their signature ----------------------------
+
+
+def _encoded(image, format_, **options):
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format=format_, **options)
+    return buffer.getvalue()
+
+
+OTHER_FORMATS = {
+    "GIF": ("GIF", {}),
+    "TIFF": ("TIFF", {}),
+    "BMP": ("BMP", {}),
+    "ICO": ("ICO", {}),
+    "WEBP": ("WEBP", {}),
+    "PPM": ("PPM", {}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(OTHER_FORMATS))
+@pytest.mark.parametrize("kind", ["image/png", "image/jpeg"])
+def test_only_png_and_jpeg_are_decoded(client, test_digits, name, kind):
+    """Every picture format Pillow reads but PNG and JPEG is refused, whatever
+    the Content-Type claims: no other decoder is reachable from the network."""
+    format_, options = OTHER_FORMATS[name]
+    body = _encoded(test_digits[0][0], format_, **options)
+    response = _post_picture(client, body, kind)
+    assert response.status_code == 415
+    assert "only PNG and JPEG" in response.json()["error"]
+    assert client.get("/health").status_code == 200
+
+
+def test_pictures_are_read_by_their_signature(client, model, test_digits):
+    """A JPEG sent as image/png (or a PNG as image/jpeg) is read as what it is."""
+    digit = test_digits[0][0]
+    for body, kind in (
+        (_encoded(digit, "JPEG", quality=95), "image/png"),
+        (_png(digit), "image/jpeg"),
+    ):
+        response = _post_picture(client, body, kind)
+        assert response.status_code == 200
+        image = np.array(response.json()["image"])
+        assert response.json()["label"] == model.predict(image[np.newaxis])[0]

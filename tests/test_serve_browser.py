@@ -4,9 +4,16 @@
 canvas with W3C pointer actions (mouse, touch and pen), which the page sees as
 pointer events, and reads the answer from ``#prediction``. Chromium and its
 driver are Debian's ``chromium`` and ``chromium-driver`` packages (``.ci/run``
-installs them). The screenshot of the pad is saved in the test's temporary
-folder, and also to ``$SKMNIST_SCREENSHOT`` when that is set (that is how
+installs them); without them the test is skipped, saying in one line what is
+missing, except in CI (the environment variable CI set), where it fails.
+The screenshot of the pad is saved in the test's temporary folder, and also
+to ``$SKMNIST_SCREENSHOT`` when that is set (that is how
 ``docs/_static/serve_drawing_pad.png`` was made).
+
+Models of other labels (floats 0.0 to 9.0, booleans, JavaScript property
+names such as ``constructor`` and ``__proto__``) are drawn on too: the page
+shows their labels as the server names them, with their probabilities, and
+its Clear button and footer keep working.
 """
 
 import base64
@@ -17,7 +24,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _server import serving
+from _helpers import require_programs
+from _server import JS_NAMES, label_model_path, serving
 from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
@@ -56,6 +64,11 @@ SEVEN = _stroke(
 
 @pytest.fixture(scope="module")
 def browser():
+    require_programs(
+        "the drawing pad's browser test",
+        {"Chromium": CHROMIUM, "chromedriver": CHROMEDRIVER},
+        "Debian: apt-get install chromium chromium-driver",
+    )
     options = Options()
     options.binary_location = CHROMIUM
     for flag in (
@@ -171,3 +184,54 @@ def test_drawing_pad(browser, serve_model_path, tmp_path):
     posts = [line for line in server.request_lines() if line["method"] == "POST"]
     assert [line["status"] for line in posts] == ["200"] * len(posts)
     assert len(posts) == 3
+
+
+def _label_name(label):
+    label = label.item() if isinstance(label, np.generic) else label
+    return repr(label) if isinstance(label, float) else str(label)
+
+
+@pytest.mark.parametrize("kind", ["float", "even", "names"])
+def test_drawing_pad_with_other_labels(browser, kind, mnist, tmp_path_factory):
+    path = label_model_path(kind, mnist, tmp_path_factory)
+    model = skmnist.load(path)
+    names = [_label_name(label) for label in model.classes_]
+    log = tmp_path_factory.mktemp(f"browser-{kind}") / "serve.log"
+    with serving(path, log_path=log) as server:
+        browser.get(server.url)
+        WebDriverWait(browser, WAIT).until(
+            lambda d: "MNISTMLPClassifier" in d.find_element(By.ID, "model").text
+        )
+        bars = browser.find_elements(By.CSS_SELECTOR, "#bars li")
+        assert [bar.get_attribute("data-label") for bar in bars] == names
+        assert {bar.find_element(By.CLASS_NAME, "value").text for bar in bars} == {
+            "0.000"
+        }
+        for points, pointer in (
+            (SEVEN, interaction.POINTER_PEN),
+            (ONE, interaction.POINTER_MOUSE),
+        ):
+            browser.find_element(By.ID, "clear").click()
+            assert browser.find_element(By.ID, "prediction").text == ""
+            _draw(browser, points, pointer)
+            label = _answer(browser)
+            seen = _canvas_grey(browser, "seen")
+            assert label == _label_name(model.predict(seen[np.newaxis])[0])
+            best = browser.find_element(By.CSS_SELECTOR, "#bars li.best")
+            assert best.get_attribute("data-label") == label
+            proba = model.predict_proba(seen[np.newaxis])[0]
+            shown = browser.find_element(By.ID, "confidence").text
+            assert shown == f"probability {proba[names.index(label)]:.3f}"
+            values = [
+                float(bar.find_element(By.CLASS_NAME, "value").text)
+                for bar in browser.find_elements(By.CSS_SELECTOR, "#bars li")
+            ]
+            np.testing.assert_allclose(values, proba, atol=5e-4)
+            assert browser.find_element(By.ID, "status").text == ""
+        browser.find_element(By.ID, "clear").click()
+        assert browser.find_element(By.ID, "prediction").text == ""
+        assert not _canvas_grey(browser, "pad").any()
+        logs = browser.get_log("browser")
+    assert [entry for entry in logs if entry["level"] == "SEVERE"] == []
+    if kind == "names":
+        assert set(names) == set(JS_NAMES)

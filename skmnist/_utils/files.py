@@ -1,4 +1,11 @@
-"""Writing files so that a crash never leaves a half-written one behind.
+"""Reading and writing files: regular files only, and never half-written.
+
+Every file skmnist reads (pictures, ``.npy`` arrays, MNIST's npz and IDX
+files, joblib models) is opened with :func:`open_regular`: a regular file
+(or a link to one) of at most a stated size. A FIFO, a device, a socket or a
+folder is refused before anything is read, so a named pipe given as a
+picture never blocks the command waiting for a writer, and ``/dev/zero`` is
+never read until memory runs out.
 
 Every file skmnist writes goes through :func:`atomic_path`: it is written
 under a temporary name beside the target and renamed over it only once
@@ -29,7 +36,13 @@ import time
 import zlib
 from pathlib import Path
 
-__all__ = ["atomic_path", "check_writable", "dump_atomic", "file_kind"]
+__all__ = [
+    "atomic_path",
+    "check_writable",
+    "dump_atomic",
+    "file_kind",
+    "open_regular",
+]
 
 _TMP_SUFFIX = ".tmp"
 # A leftover whose writer cannot be checked (another machine, an older skmnist)
@@ -53,6 +66,82 @@ def file_kind(mode):
         if test(mode):
             return kind
     return "special file"
+
+
+def open_regular(path, *, max_bytes, what="file"):
+    """Open ``path`` for reading in binary mode: a regular file only, bounded.
+
+    The one rule for every file skmnist reads. The file is opened without
+    blocking and then checked on its open descriptor, so a FIFO is refused
+    at once (rather than waiting for a writer) and a path swapped for
+    something else between a check and the open cannot slip through.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to read; a symbolic link to a regular file is followed.
+
+    max_bytes : int
+        Refuse larger files, unread: the bound on what reading it may cost.
+
+    what : str, default="file"
+        What the file should be, for the messages ("picture", "model file"...).
+
+    Returns
+    -------
+    file : io.BufferedReader
+        The open file, at its start; the caller closes it.
+
+    Raises
+    ------
+    FileNotFoundError, PermissionError, IsADirectoryError
+        If ``path`` does not exist, cannot be read, or is a folder.
+    ValueError
+        If ``path`` is a FIFO, a device or a socket (or a link to one), or
+        holds more than ``max_bytes``.
+
+    Examples
+    --------
+    >>> import os
+    >>> from skmnist._utils.files import open_regular
+    >>> with open("notes.txt", "wb") as f:
+    ...     _ = f.write(b"digits")
+    >>> with open_regular("notes.txt", max_bytes=100) as f:
+    ...     f.read()
+    b'digits'
+    >>> os.mkfifo("pipe.png")
+    >>> open_regular("pipe.png", max_bytes=100, what="picture")
+    Traceback (most recent call last):
+    ...
+    ValueError: pipe.png: not a picture: not a regular file but a FIFO (named pipe)
+    >>> open_regular("notes.txt", max_bytes=3)
+    Traceback (most recent call last):
+    ...
+    ValueError: notes.txt: 6 bytes, more than the 3-byte limit for a file
+    """
+    # O_NONBLOCK: opening a FIFO would otherwise wait for a writer. It has no
+    # effect on reading a regular file.
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise IsADirectoryError(
+                errno.EISDIR, f"Is a folder, not a {what}", os.fspath(path)
+            )
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError(
+                f"{os.fspath(path)}: not a {what}: not a regular file but a "
+                f"{file_kind(info.st_mode)}"
+            )
+        if info.st_size > max_bytes:
+            raise ValueError(
+                f"{os.fspath(path)}: {info.st_size} bytes, more than the "
+                f"{max_bytes}-byte limit for a {what}"
+            )
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def _target(path):

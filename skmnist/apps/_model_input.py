@@ -14,20 +14,43 @@ def is_pickle_path(path):
     return Path(path).name.lower().endswith(PICKLE_SUFFIXES)
 
 
+# A joblib/pickle model file larger than this is refused unread.
+MAX_PICKLE_BYTES = 4 * 1024**3
+
+
+def check_trusted(path, *, trust_pickle):
+    """Refuse a joblib/pickle ``path`` unless ``trust_pickle``: it runs code.
+
+    The rule of every command that reads a model (``--trust-pickle``).
+    """
+    if is_pickle_path(path) and not trust_pickle:
+        raise ValueError(
+            f"{path} is a joblib/pickle file, which runs code when loaded: "
+            "pass --trust-pickle if you trust it, or convert it with skmnist.save"
+        )
+
+
 def load_model(path):
-    """A saved model: skmnist's safe format, or joblib for pickle suffixes."""
+    """A saved model: skmnist's safe format, or joblib for pickle suffixes.
+
+    A joblib file is read as every file is (a regular file, of at most
+    ``MAX_PICKLE_BYTES``); it runs code from the file: trusted files only.
+    """
     if is_pickle_path(path):
         import joblib
 
-        try:
-            return joblib.load(path)  # runs code from the file: trusted files only
-        except (OSError, KeyboardInterrupt):
-            raise
-        except BaseException as exc:  # whatever a broken pickle raises
-            raise ValueError(
-                f"{path}: cannot load the joblib/pickle file "
-                f"({type(exc).__name__}: {exc})"
-            ) from exc
+        from .._utils.files import open_regular
+
+        with open_regular(path, max_bytes=MAX_PICKLE_BYTES, what="model file") as f:
+            try:
+                return joblib.load(f)
+            except (OSError, KeyboardInterrupt):
+                raise
+            except BaseException as exc:  # whatever a broken pickle raises
+                raise ValueError(
+                    f"{path}: cannot load the joblib/pickle file "
+                    f"({type(exc).__name__}: {exc})"
+                ) from exc
     from ..persistence._format import load
 
     return load(path)

@@ -27,9 +27,9 @@ _DPI = 100
 
 def check_can_report():
     """Raise ImportError now, before training, if matplotlib is missing."""
-    from ._plotting import _pyplot
+    from .._utils.extras import require
 
-    _pyplot()
+    require(("matplotlib",), purpose="--report")
 
 
 def make_figures(pipeline, X_test, y_test, proba):

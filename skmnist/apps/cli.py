@@ -5,15 +5,21 @@ pipeline with a progress display, reports the test loss and accuracy, and
 saves the fitted pipeline. ``skmnist predict`` classifies image files (PNG,
 JPEG...) and ``.npy`` arrays with a saved model, and ``skmnist evaluate``
 reports a saved model's accuracy, per-class scores and confusion matrix on the
-MNIST test set. ``skmnist export`` converts a saved model to ONNX, and
+MNIST test set. ``skmnist sample`` writes MNIST test digits as pictures to
+try ``predict`` on. ``skmnist export`` converts a saved model to ONNX, and
 ``skmnist serve`` serves one over HTTP: a drawing pad for the browser and a
 JSON prediction API.
 
 Models are read with :func:`skmnist.load` (the safe format of
 :func:`skmnist.save`), except files named ``*.joblib``, ``*.pkl`` or
 ``*.pickle``, which are read with ``joblib.load``: such files run code when
-loaded, so only use ones you trust (``skmnist serve`` loads them only with
-``--trust-pickle``).
+loaded, so every command that reads a model (``predict``, ``evaluate``,
+``export``, ``serve``) loads them only with ``--trust-pickle``.
+
+Every command fails the same way: one line, ``skmnist COMMAND: error: ...``,
+on stderr, and exit status 1 (2 for invalid options, from argparse; 130 for
+Ctrl-C); an unexpected exception is reported so too, with its type, and
+``--traceback`` shows its traceback.
 """
 
 import argparse
@@ -23,7 +29,10 @@ import time
 import numpy as np
 
 from .._registry import registered_networks
-from ._model_input import is_pickle_path, load_model, model_input
+from .._utils.extras import MissingExtraError
+from .._utils.files import check_writable
+from ..data._images import MAX_PIXELS
+from ._model_input import check_trusted, is_pickle_path, load_model, model_input
 
 
 def _port(text):
@@ -129,7 +138,12 @@ def build_parser():
         "the MLP, 10 for the ConvNet)",
     )
     train.add_argument(
-        "--batch-size", type=_bounded_int(1, _MAX_BATCH_SIZE), default=128, metavar="N"
+        "--batch-size",
+        type=_bounded_int(1, _MAX_BATCH_SIZE),
+        default=128,
+        metavar="N",
+        help="images per gradient step, 1 to 1048576 (default: %(default)s, the "
+        "tutorial's)",
     )
     train.add_argument(
         "--random-state",
@@ -142,14 +156,16 @@ def build_parser():
         "--output",
         metavar="FILE",
         help="where to save the fitted pipeline (default: mnist_mlp.skmnist, "
-        "or mnist_cnn.skmnist with --network cnn)",
+        "or mnist_cnn.skmnist with --network cnn); an existing file is "
+        "replaced, and the command says so before training",
     )
     train.add_argument(
         "--verbose",
         type=int,
         choices=(0, 1, 2),
         default=1,
-        help="0 silent, 1 a progress bar per epoch, 2 a line per epoch",
+        help="0 silent, 1 a progress bar per epoch, 2 a line per epoch "
+        "(default: %(default)s)",
     )
     train.add_argument(
         "--report",
@@ -166,9 +182,12 @@ def build_parser():
         description="Classify handwritten digits with a saved model. Each "
         "picture is converted the MNIST way: greyscale, inverted to a white "
         "digit on black when its background is bright, scaled to fit 20x20 "
-        "and centred in 28x28 by its centre of mass. A .npy file holds one "
-        "image or a stack of them, 28x28 or any size, with pixel values in "
-        "[0, 255]. Prints each image's digit and its probability.",
+        "and centred in 28x28 by its centre of mass; the background of photos "
+        "is evened out first (lighting gradients, shadows). A .npy file holds "
+        "one image or a stack of them, 28x28 or any size, with pixel values in "
+        "[0, 255]. Prints each image's digit and its probability, with a "
+        f"warning on stderr when that is below {LOW_PROBABILITY}. Reading "
+        'pictures needs Pillow (pip install "skmnist[images]").',
     )
     _add_model_argument(predict)
     predict.add_argument(
@@ -182,7 +201,22 @@ def build_parser():
         choices=("auto", "always", "never"),
         default="auto",
         help="make dark-on-light pictures (scans, photos of paper) white on "
-        "black: 'auto' inverts those whose border is mostly bright "
+        "black: 'auto' inverts those whose border is nearer their brightest "
+        "pixels than their darkest "
+        "(default: %(default)s)",
+    )
+    predict.add_argument(
+        "--save-converted",
+        metavar="DIR",
+        help="also write each image as the model sees it (28x28, white on "
+        "black) to DIR as a PNG, named after its file (created if needed)",
+    )
+    predict.add_argument(
+        "--max-pixels",
+        type=_positive_int,
+        default=MAX_PIXELS,
+        metavar="N",
+        help="refuse pictures of more pixels than this, before decoding them "
         "(default: %(default)s)",
     )
     predict.set_defaults(handler=_predict)
@@ -203,48 +237,57 @@ def build_parser():
     )
     evaluate.set_defaults(handler=_evaluate)
 
+    sample = commands.add_parser(
+        "sample",
+        help="write an MNIST test digit as a picture, to try predict on",
+        description="Write MNIST test digit(s) as pictures: PNG (or any "
+        "format Pillow writes, by the file's suffix; needs Pillow: pip install "
+        '"skmnist[images]") or .npy, written atomically. Prints the digit\'s '
+        "label.",
+    )
+    sample.add_argument(
+        "--output",
+        required=True,
+        metavar="FILE",
+        help="the picture to write, such as digit.png (or digits.npy)",
+    )
+    sample.add_argument(
+        "--index",
+        type=_bounded_int(0, 10**9),
+        default=0,
+        metavar="N",
+        help="which test digit (default: %(default)s, a 7)",
+    )
+    sample.add_argument(
+        "--count",
+        type=_bounded_int(1, 10**9),
+        default=1,
+        metavar="K",
+        help="for a .npy output: K digits from --index on (default: %(default)s)",
+    )
+    sample.add_argument(
+        "--data",
+        metavar="PATH",
+        help="mnist.npz or a folder of IDX files (default: $SKMNIST_DATA, then "
+        "the Keras cache, then a download)",
+    )
+    sample.set_defaults(handler=_sample)
+
     serve = commands.add_parser(
         "serve",
-        help="serve a saved model over HTTP: a drawing pad and a JSON API",
+        help="serve a saved model over HTTP: a drawing pad, a JSON API and the "
+        "Open Inference Protocol",
         description="Serve a saved model over HTTP until Ctrl-C or SIGTERM: "
         "GET / is a drawing pad for the browser, POST /predict classifies a "
         'JSON body {"pixels": [[...28 rows of 28 values...]]} or a PNG or '
         "JPEG picture (converted as `skmnist predict` converts files), GET "
-        "/health and GET /model describe the server and the model. Logs one "
-        'line per request. Needs the serve extra (pip install "skmnist[serve]").',
+        "/health and GET /model describe the server and the model, and /v2/... "
+        "speaks the Open Inference Protocol (KServe V2). Logs one line per "
+        'request. Needs the serve extra (pip install "skmnist[serve]").',
     )
-    serve.add_argument(
-        "--model",
-        required=True,
-        metavar="FILE",
-        help="a model saved with skmnist.save (or, with --trust-pickle, a "
-        "*.joblib/*.pkl/*.pickle file)",
-    )
-    serve.add_argument(
-        "--host",
-        default="127.0.0.1",
-        help="address to listen on (default: %(default)s, this machine only; "
-        "0.0.0.0 for every interface)",
-    )
-    serve.add_argument(
-        "--port",
-        type=_port,
-        default=8000,
-        help="TCP port (default: %(default)s; 0 picks a free one)",
-    )
-    serve.add_argument(
-        "--max-body-bytes",
-        type=_positive_int,
-        default=4 * 1024 * 1024,
-        metavar="N",
-        help="refuse larger request bodies with 413 (default: %(default)s)",
-    )
-    serve.add_argument(
-        "--trust-pickle",
-        action="store_true",
-        help="allow a joblib/pickle model file: loading one runs code from it, "
-        "so only pass this for files you trust",
-    )
+    from .serve._options import add_serve_arguments
+
+    add_serve_arguments(serve)
     serve.set_defaults(handler=_serve)
 
     export = commands.add_parser(
@@ -272,6 +315,13 @@ def build_parser():
         "list of {class: probability} maps",
     )
     export.set_defaults(handler=_export)
+
+    for command in commands.choices.values():
+        command.add_argument(
+            "--traceback",
+            action="store_true",
+            help="on an unexpected error, print its Python traceback, not one line",
+        )
     return parser
 
 
@@ -280,10 +330,22 @@ def _add_model_argument(parser):
         "--model",
         required=True,
         metavar="FILE",
-        help="a model saved with skmnist.save, or a *.joblib/*.pkl file "
-        "(as `skmnist train` writes); joblib and pickle files run code when "
-        "loaded: only use ones you trust",
+        help="a model saved with skmnist.save (or, with --trust-pickle, a "
+        "*.joblib/*.pkl/*.pickle file, as `skmnist train --output m.joblib` "
+        "writes)",
     )
+    parser.add_argument(
+        "--trust-pickle",
+        action="store_true",
+        help="allow a joblib/pickle model file: loading one runs code from it, "
+        "so only pass this for files you trust",
+    )
+
+
+def _load_trusted_model(args):
+    """``args.model``, loaded; a pickle only with ``--trust-pickle``."""
+    check_trusted(args.model, trust_pickle=args.trust_pickle)
+    return load_model(args.model)
 
 
 def _predict(args):
@@ -291,58 +353,102 @@ def _predict(args):
 
     from ..data._images import read_images
 
-    model = load_model(args.model)
-    names, batches, failed = [], [], 0
+    model = _load_trusted_model(args)
+    if args.save_converted is not None:
+        Path(args.save_converted).mkdir(parents=True, exist_ok=True)
+    # Each image's source: its file, and its index in a .npy stack (or None).
+    sources, batches, failed = [], [], 0
     for path in args.images:
         # One unreadable file costs its own answer only: each is reported on
         # stderr, the others are still classified, and the status says so.
         try:
-            images = read_images(path, invert=args.invert)
+            images = read_images(path, invert=args.invert, max_pixels=args.max_pixels)
+        except MissingExtraError:
+            raise  # Pillow is missing: said once, for every picture
         except _EXPECTED_ERRORS as exc:
             _print_error(args.command, exc)
             failed += 1
             continue
         batches.append(images)
         if len(images) == 1 and Path(path).suffix.lower() != ".npy":
-            names.append(path)
+            sources.append((path, None))
         else:
-            names.extend(f"{path}[{i}]" for i in range(len(images)))
-    if batches:
-        X = model_input(model, np.concatenate(batches))
-        proba = model.predict_proba(X)
-        if not np.isfinite(proba).all():
-            raise ValueError(
-                f"{args.model}: the model predicts NaN or infinite probabilities"
+            sources.extend((path, i) for i in range(len(images)))
+    if not batches:
+        return 1
+    images = np.concatenate(batches)
+    X = model_input(model, images)  # first: it refuses what is not a classifier
+    proba = model.predict_proba(X)
+    if not np.isfinite(proba).all():
+        raise ValueError(
+            f"{args.model}: the model predicts NaN or infinite probabilities"
+        )
+    best = np.argmax(proba, axis=1)
+    labels = model.classes_[best]
+    top = proba[np.arange(len(best)), best]
+    names = [path if i is None else f"{path}[{i}]" for path, i in sources]
+    for name, label, p in zip(names, labels, top, strict=True):
+        print(f"{name}: {_label_text(label)} (probability {p:.4f})")
+    sys.stdout.flush()  # the answers first, then the warnings about them
+    see = (
+        "; --save-converted DIR shows what the model saw"
+        if args.save_converted is None
+        else f"; {args.save_converted} holds what the model saw"
+    )
+    for name, p in zip(names, top, strict=True):
+        if p < LOW_PROBABILITY:
+            print(
+                f"skmnist predict: warning: {name}: the model is unsure, its best "
+                f"guess has probability {p:.4f} (below {LOW_PROBABILITY}){see}",
+                file=sys.stderr,
             )
-        best = np.argmax(proba, axis=1)
-        labels = model.classes_[best]
-        for name, label, p in zip(
-            names, labels, proba[np.arange(len(best)), best], strict=True
-        ):
-            print(f"{name}: {_label_text(label)} (probability {p:.4f})")
+    if args.save_converted is not None:
+        _save_converted(args.save_converted, sources, images)
+        print(f"Saved {len(images)} converted image(s) to {args.save_converted}")
     return 1 if failed else 0
 
 
-def _serve(args):
+# Below this top probability, `skmnist predict` warns that the model is unsure:
+# it gives more than half its belief to other digits.
+LOW_PROBABILITY = 0.5
+
+
+def _save_converted(folder, sources, images):
+    """Write each 28x28 image to ``folder`` as a PNG named after its source.
+
+    ``a.png`` gives ``a.png``, the third image of ``b.npy`` ``b-2.png``; a name
+    that two inputs share (``x/d.png`` and ``y/d.jpg``) gets ``-2``, ``-3``...
+    Each file is written atomically.
+    """
     from pathlib import Path
 
+    from .._utils.files import atomic_path
+    from ..data._images import _import_pil
+
+    Image, _ = _import_pil()
+    used = set()
+    for (path, index), image in zip(sources, images, strict=True):
+        base = Path(path).stem if index is None else f"{Path(path).stem}-{index}"
+        name, n = base, 1
+        while name in used:
+            n += 1
+            name = f"{base}-{n}"
+        used.add(name)
+        with atomic_path(Path(folder) / f"{name}.png") as tmp:
+            Image.fromarray(image).save(tmp, format="PNG")
+
+
+def _serve(args):
     if is_pickle_path(args.model) and not args.trust_pickle:
         raise ValueError(
             f"{args.model} is a joblib/pickle file, which runs code when loaded: "
             "pass --trust-pickle if you trust it, or convert it with skmnist.save"
         )
     try:
-        from .serve._app import run_server
+        from .serve._runner import run_from_arguments
     except ImportError as exc:
         raise ValueError(str(exc)) from exc
-    model = load_model(args.model)
-    return run_server(
-        model,
-        host=args.host,
-        port=args.port,
-        max_body_bytes=args.max_body_bytes,
-        name=Path(args.model).name,
-    )
+    return run_from_arguments(args, load_model(args.model))
 
 
 def _label_text(label):
@@ -354,7 +460,7 @@ def _evaluate(args):
 
     from ..data._mnist import load_mnist
 
-    model = load_model(args.model)
+    model = _load_trusted_model(args)
     (_, _), (X_test, y_test) = load_mnist(args.data)
     X = model_input(model, X_test)
     proba = model.predict_proba(X)
@@ -378,16 +484,28 @@ def _evaluate(args):
 
 
 def _export(args):
+    from .._utils.extras import require
     from ..export._onnx import to_onnx
 
-    model = load_model(args.model)
+    require(("onnx", "skl2onnx"), purpose="exporting to ONNX")
+    check_writable(args.output)
+    model = _load_trusted_model(args)
     model = getattr(model, "best_estimator_", model)  # a search: its best model
     try:
         onnx_model = to_onnx(
             model, args.output, options={"zipmap": False} if args.no_zipmap else None
         )
-    except (ImportError, TypeError) as exc:
+    except (ImportError, OSError, MemoryError):
+        raise
+    except TypeError as exc:  # to_onnx's own: not a model it converts
         raise ValueError(str(exc)) from exc
+    except Exception as exc:
+        # skl2onnx refuses what it cannot convert (a FunctionTransformer, an
+        # estimator it has no converter for) with its own exception types.
+        raise ValueError(
+            f"{args.model}: cannot convert the model to ONNX "
+            f"({type(exc).__name__}: {exc})"
+        ) from exc
     from onnx.helper import tensor_dtype_to_np_dtype
 
     (graph_input,) = onnx_model.graph.input
@@ -412,12 +530,60 @@ def _matrix_text(matrix, labels):
     return "\n".join(lines)
 
 
+def _sample(args):
+    from pathlib import Path
+
+    from .._utils.files import atomic_path
+    from ..data._mnist import load_mnist
+
+    output = Path(args.output)
+    is_npy = output.suffix.lower() == ".npy"
+    if args.count != 1 and not is_npy:
+        raise ValueError(
+            f"--count {args.count}: a picture holds one digit; write several "
+            "to a .npy file"
+        )
+    if not is_npy:
+        from ..data._images import _import_pil
+
+        Image, _ = _import_pil()
+        extension = output.suffix.lower()
+        if extension not in Image.registered_extensions():
+            raise ValueError(
+                f"{output}: Pillow writes no picture format named {extension!r} "
+                "(use .png, .jpg... or .npy)"
+            )
+        image_format = Image.registered_extensions()[extension]
+    check_writable(output)
+    _, (X_test, y_test) = load_mnist(args.data)
+    stop = args.index + args.count
+    if stop > len(X_test):
+        raise ValueError(
+            f"--index {args.index} and --count {args.count}: the test set holds "
+            f"{len(X_test)} digits, 0 to {len(X_test) - 1}"
+        )
+    with atomic_path(output) as tmp:
+        if is_npy:
+            with open(tmp, "wb") as file:
+                np.save(file, X_test[args.index : stop])
+        else:
+            Image.fromarray(X_test[args.index]).save(tmp, format=image_format)
+    labels = ", ".join(_label_text(label) for label in y_test[args.index : stop])
+    which = (
+        f"test digit {args.index}"
+        if args.count == 1
+        else f"test digits {args.index} to {stop - 1}"
+    )
+    print(f"Wrote {output}: MNIST {which}, labelled {labels}")
+    return 0
+
+
 def _train(args):
     from pathlib import Path
 
     from sklearn.metrics import log_loss
 
-    from .._utils.files import check_writable, dump_atomic
+    from .._utils.files import dump_atomic
     from ..data._mnist import load_mnist
     from ..networks._pipeline import make_mnist_pipeline
     from ..persistence._format import save
@@ -427,16 +593,17 @@ def _train(args):
     # Fail before loading MNIST and training, not after: the output folder
     # exists and can be written, the output is not a folder or a device.
     check_writable(args.output)
+    replacing = Path(args.output).exists()
     if args.report is not None:
         from ._report import check_can_report
 
-        try:
-            check_can_report()
-        except ImportError as exc:
-            raise ValueError(f"--report: {exc}") from exc
+        check_can_report()
         Path(args.report).mkdir(parents=True, exist_ok=True)
         check_writable(Path(args.report) / "report.md")
 
+    if replacing:
+        # Said before the minutes of training, so that there is time to stop.
+        print(f"{args.output} exists: the new model will replace it")
     (X_train, y_train), (X_test, y_test) = load_mnist(args.data)
     print(f"{len(X_train)} train samples, {len(X_test)} test samples")
 
@@ -467,7 +634,8 @@ def _train(args):
         dump_atomic(pipeline, args.output)
     else:
         save(pipeline, args.output)
-    print(f"Saved the fitted pipeline to {args.output}")
+    replaced = " (replacing the previous file)" if replacing else ""
+    print(f"Saved the fitted pipeline to {args.output}{replaced}")
 
     if args.report is not None:
         from ._report import write_report
@@ -551,15 +719,56 @@ def main(argv=None):
         # message, not a traceback.
         _print_error(args.command, exc)
         return 1
+    except Exception as exc:
+        # Anything else (a bug, or a library's own exception type that no
+        # command expected): one line too, with the type, unless asked.
+        if args.traceback:
+            raise
+        _print_error(args.command, exc, unexpected=True)
+        return 1
 
 
-# What a command reports in one line: bad or unavailable data and files
-# (MNISTUnavailableError is an OSError), a missing optional dependency.
+# What a command reports in one line as it is: bad or unavailable data and
+# files (MNISTUnavailableError is an OSError), a missing optional dependency.
 _EXPECTED_ERRORS = (OSError, ValueError, ImportError, MemoryError)
 
 
-def _print_error(command, exc):
-    print(f"skmnist {command}: error: {_one_line(exc)}", file=sys.stderr)
+def _print_error(command, exc, *, unexpected=False):
+    """The one error path of every command: one line on stderr."""
+    if unexpected:
+        message = (
+            f"{type(exc).__name__}: {_one_line(exc)} (unexpected: run again with "
+            "--traceback to see where it came from)"
+        )
+    else:
+        message = _missing_package_message(command, exc) or _one_line(exc)
+    print(f"skmnist {command}: error: {message}", file=sys.stderr)
+
+
+def _missing_package_message(command, exc):
+    """For an optional package that is missing: which one, and how to add it.
+
+    Errors raised with :func:`skmnist._utils.extras.missing_extra` say so
+    already; any other chain of exceptions that ends in a missing module
+    (``No module named 'anyio'``) is said plainly, with the extra to install.
+    """
+    from .._utils.extras import EXTRA_OF_MODULE, MissingExtraError, install_hint
+
+    seen = exc
+    while seen is not None:
+        if isinstance(seen, MissingExtraError):
+            return str(seen)
+        if isinstance(seen, ModuleNotFoundError) and seen.name:
+            module = seen.name.split(".")[0]
+            if module in EXTRA_OF_MODULE:
+                package, extra = EXTRA_OF_MODULE[module]
+                return (
+                    f"skmnist {command} needs {package}, which is not installed: "
+                    f"{install_hint(extra)}"
+                )
+            return f"the Python package {module!r} is not installed"
+        seen = seen.__cause__
+    return None
 
 
 def _one_line(exc):

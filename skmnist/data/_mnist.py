@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .._utils.files import open_regular
+
 __all__ = ["MNISTUnavailableError", "load_mnist"]
 
 _ENV_VAR = "SKMNIST_DATA"
@@ -33,6 +35,11 @@ _IDX_IMAGES_MAGIC = 2051
 _IDX_LABELS_MAGIC = 2049
 _GZIP_MAGIC = b"\x1f\x8b"
 _NPY_MAGIC = b"\x93NUMPY"
+
+# The largest data file read (an npz, or an IDX file once decompressed): about
+# four times EMNIST's largest split (550 MB of images), so that MNIST-like
+# sets load while a gzip bomb is refused before memory runs out.
+MAX_DATA_BYTES = 2 * 1024**3
 
 _N_CLASSES = 10
 _MAX_PIXEL = 255
@@ -118,8 +125,10 @@ def load_mnist(path=None):
         If a file is truncated, corrupt or not MNIST: not an npz archive, a
         missing array, non-integer or out-of-range values, inconsistent
         shapes, a wrong IDX magic number or an IDX size that does not match
-        its header. Integer arrays with values within 0-255 (labels 0-9) are
-        accepted and cast to uint8.
+        its header; or if a path is not a regular file (a FIFO or a device,
+        refused unread) or holds more than 2 GiB (``MAX_DATA_BYTES``, an IDX
+        file once decompressed). Integer arrays with values within 0-255
+        (labels 0-9) are accepted and cast to uint8.
     MNISTUnavailableError
         If ``path`` is None, nothing is found locally and the download fails;
         a subclass of OSError whose message says how to use a local copy.
@@ -215,10 +224,15 @@ def _download(cache_path):
 
 def _download_with_keras():
     """Download MNIST into the Keras cache and return its four arrays."""
-    # Imported only here: Keras imports TensorFlow, which local loads never need.
-    import keras
+    # Imported only here: Keras imports TensorFlow, which local loads never
+    # need. Through skmnist's one Keras module, which keeps TensorFlow's native
+    # start-up lines off stderr; the download loads more of TensorFlow's native
+    # libraries, which print them again, so it runs silenced too. Its errors
+    # are Python exceptions, shown after: offline, the error is all one sees.
+    from ..training import _keras
 
-    return keras.datasets.mnist.load_data()
+    with _keras._native_stderr_silenced():
+        return _keras.keras.datasets.mnist.load_data()
 
 
 def _unavailable_message(cache_path, exc):
@@ -252,10 +266,15 @@ def _load_from(path):
 
 def _load_npz(path):
     """Read the four arrays of a Keras-style ``mnist.npz``."""
-    _check_is_zip(path)
+    with open_regular(path, max_bytes=MAX_DATA_BYTES, what="MNIST data file") as f:
+        return _read_npz(f, path)
+
+
+def _read_npz(file, path):
+    _check_is_zip(file, path)
     try:
         # allow_pickle=False: a data file must never run code when loaded.
-        archive = np.load(path, allow_pickle=False)
+        archive = np.load(file, allow_pickle=False)
     except _NPZ_READ_ERRORS as exc:
         raise ValueError(
             f"{path}: not a valid .npz file ({type(exc).__name__}: {exc})"
@@ -282,21 +301,24 @@ def _load_npz(path):
     return _checked_splits(arrays, where)
 
 
-def _check_is_zip(path):
+def _check_is_zip(file, path):
     """Reject what is not a zip archive before np.load guesses at it."""
     # Otherwise np.load takes any other bytes for a pickle, and its error
     # suggests loading the file unsafely.
-    with open(path, "rb") as file:
-        head = file.read(len(_NPY_MAGIC))
+    head = file.read(len(_NPY_MAGIC))
+    file.seek(0)
     if head == _NPY_MAGIC:
         raise ValueError(
             f"{path}: holds a single .npy array, not an .npz archive of "
             f"{', '.join(_NPZ_KEYS)}"
         )
-    if not zipfile.is_zipfile(path):
+    is_zip = zipfile.is_zipfile(file)
+    file.seek(0)
+    if not is_zip:
         raise ValueError(
             f"{path}: not a valid .npz file: not a zip archive "
-            f"({path.stat().st_size} bytes; truncated, or another format)"
+            f"({os.fstat(file.fileno()).st_size} bytes; truncated, or another "
+            "format)"
         )
 
 
@@ -371,16 +393,27 @@ def _read_idx(path, magic):
 
 
 def _read_maybe_gzipped(path):
-    """The bytes of a file, decompressed when its name ends in ``.gz``."""
-    data = path.read_bytes()
-    if path.suffix != ".gz":
-        return data
-    try:
-        return gzip.decompress(data)
-    except _GZIP_ERRORS as exc:
+    """The bytes of a file, decompressed when its name ends in ``.gz``.
+
+    At most ``MAX_DATA_BYTES``, compressed or not: a gzip bomb is refused
+    once that much has come out of it.
+    """
+    with open_regular(path, max_bytes=MAX_DATA_BYTES, what="MNIST IDX file") as f:
+        if path.suffix != ".gz":
+            return f.read()
+        try:
+            with gzip.GzipFile(fileobj=f) as unzipped:
+                data = unzipped.read(MAX_DATA_BYTES + 1)
+        except _GZIP_ERRORS as exc:
+            raise ValueError(
+                f"{path}: corrupt or truncated gzip file ({type(exc).__name__}: {exc})"
+            ) from exc
+    if len(data) > MAX_DATA_BYTES:
         raise ValueError(
-            f"{path}: corrupt or truncated gzip file ({type(exc).__name__}: {exc})"
-        ) from exc
+            f"{path}: decompresses to more than {MAX_DATA_BYTES} bytes, the "
+            "limit for an MNIST IDX file"
+        )
+    return data
 
 
 def _checked_splits(arrays, where):

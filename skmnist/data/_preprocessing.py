@@ -11,13 +11,16 @@ from sklearn.utils.validation import (
 )
 
 from .._registry import register_estimator
+from .._utils import callbacks
 from .._utils.memory import aligned_empty
 
 PIXEL_MAX = 255
 
 
 @register_estimator
-class MNISTPreprocessor(TransformerMixin, BaseEstimator):
+class MNISTPreprocessor(
+    TransformerMixin, callbacks.CallbackSupportMixin, BaseEstimator
+):
     """Flatten images to rows and scale pixel values from [0, 255] to [0, 1].
 
     This is the Keras tutorial's ``x.reshape(-1, 784).astype("float32") / 255``
@@ -74,7 +77,10 @@ class MNISTPreprocessor(TransformerMixin, BaseEstimator):
         """
         self._validate_params()
         X, image_shape = self._validate_pixels(X, reset=True)
-        self.image_shape_ = image_shape or _square_shape(self.n_features_in_)
+        # One task for scikit-learn's callbacks, so that a pipeline passes
+        # them on (a ProgressBar) without warning that this step takes none.
+        with callbacks.fit_callbacks(self, X, y, max_epochs=0, task_name="fit"):
+            self.image_shape_ = image_shape or _square_shape(self.n_features_in_)
         return self
 
     def transform(self, X):

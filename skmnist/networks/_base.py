@@ -37,6 +37,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from .._utils import callbacks
 from .._utils.random import draw_seed
 from ._architecture import Architecture, compute_dtype, network_configs
 from ._training_data import training_rows
@@ -46,7 +47,9 @@ from ._training_data import training_rows
 _INFERENCE_PLANS = weakref.WeakKeyDictionary()
 
 
-class BaseNetworkClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
+class BaseNetworkClassifier(
+    ClassifierMixin, callbacks.CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta
+):
     """Base class of skmnist's Keras networks as scikit-learn classifiers.
 
     Do not use it directly: use :class:`NetworkClassifier` or one of its
@@ -282,7 +285,16 @@ class BaseNetworkClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         before = self._snapshot()
         try:
             call = self._validate_call(X, y, sample_weight, classes, incremental)
-            self._run(call, before)
+            # scikit-learn's callbacks (set_callbacks): this fit and its epochs.
+            with callbacks.fit_callbacks(
+                self,
+                call["X"],
+                call["classes"][call["y"]],
+                sample_weight,
+                max_epochs=1 if incremental else self.epochs,
+                task_name="partial_fit" if incremental else "fit",
+            ):
+                self._run(call, before)
         except BaseException:
             self._restore(before)
             raise
@@ -431,7 +443,15 @@ class BaseNetworkClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
             improved = loss <= self.best_loss_ - self.tol
             self.best_loss_ = min(self.best_loss_, loss)
         self._no_improvement_count = 0 if improved else self._no_improvement_count + 1
-        return self._no_improvement_count > self.n_iter_no_change
+        stop = self._no_improvement_count > self.n_iter_no_change
+
+        def weights_now():
+            coefs, intercepts = trainer.weights()
+            return {"coefs_": coefs, "intercepts_": intercepts}
+
+        # scikit-learn's callbacks (set_callbacks) see the network as it
+        # stands after each epoch, and may stop training.
+        return callbacks.epoch_end(self, weights_now, stopping=stop) or stop
 
     def _check_converged(self, history, coefs, intercepts, restored):
         """Raise ``ValueError`` for a call that left weights that are not finite.
@@ -900,8 +920,9 @@ class BaseNetworkClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         # The Keras model is TensorFlow state that pickles slowly and needs
         # TensorFlow to load; the weights, the optimizer and random layers'
         # state and the random generator are plain arrays that rebuild it on
-        # demand. A copy of the attributes: pickling leaves the live
-        # estimator, its trainer included, as it is.
+        # demand. A copy: object.__getstate__ gives the instance's own
+        # __dict__, which pickling (or copy.copy, as scikit-learn's callbacks
+        # use) must leave be, its trainer included.
         state = dict(super().__getstate__())
         trainer = state.pop("_keras_trainer", None)
         if trainer is not None:
@@ -911,21 +932,21 @@ class BaseNetworkClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
     def __copy__(self):
         """A shallow copy that no later call on either estimator affects.
 
-        The parameters are shared, as in any shallow copy. The fitted state
-        is not: the copy has its own ``history_`` and other lists and dicts,
-        its own random generator and training state, and builds its own Keras
-        network when it trains; only the fitted arrays (``coefs_``,
-        ``classes_``...) are shared, which skmnist never changes in place
-        (every call assigns new ones). So ``copy.copy(est).partial_fit(...)``
-        leaves ``est`` as it was, as a deep copy would, without copying the
-        weights.
+        The parameters (and scikit-learn's callbacks) are shared, as in any
+        shallow copy. The fitted state is not: the copy has its own
+        ``history_`` and other lists and dicts, its own random generator and
+        training state, and builds its own Keras network when it trains;
+        only the fitted arrays (``coefs_``, ``classes_``...) are shared,
+        which skmnist never changes in place (every call assigns new ones).
+        So ``copy.copy(est).partial_fit(...)`` leaves ``est`` as it was, as
+        a deep copy would, without copying the weights.
         """
         other = type(self).__new__(type(self))
-        params = self.get_params(deep=False)
+        shared = {*self.get_params(deep=False), *_SHARED_BY_COPIES}
         state = self.__getstate__()  # the trainer as its state: never shared
         other.__dict__.update(
             {
-                name: value if name in params else _independent(value)
+                name: value if name in shared else _independent(value)
                 for name, value in state.items()
             }
         )
@@ -936,6 +957,16 @@ class BaseNetworkClassifier(ClassifierMixin, BaseEstimator, metaclass=ABCMeta):
         if self._is_trained():
             self._upgrade_fitted_state()
 
+
+# What a shallow copy shares besides the parameters: scikit-learn's callbacks
+# (set_callbacks) and a running fit's tasks, which scikit-learn shares between
+# an estimator and its clones, and copies to hand a callback the fitted
+# estimator at each epoch.
+_SHARED_BY_COPIES = (
+    "_skl_callbacks",
+    "_skl_callbacks_to_teardown",
+    "_callback_fit_tasks",
+)
 
 # The largest magnitude training can take: the network trains in float32.
 _FLOAT32_MAX = float(np.finfo(np.float32).max)

@@ -56,7 +56,7 @@ def swish_layers(filters=8, units=16):
 
 skmnist.register_network(
     "user_swish",
-    lambda **params: skmnist.NetworkClassifier(layers=swish_layers(), **params),
+    lambda **params: skmnist.NetworkClassifier(**{"layers": swish_layers(), **params}),
     "a user's ConvNet with a layer kind of its own (tests/data/user_networks.py)",
 )
 

@@ -1,11 +1,10 @@
-"""``skmnist serve``: a drawing pad in the browser and a JSON prediction API.
+"""``skmnist serve``: the ASGI application (Starlette) around a fitted model.
 
-:func:`create_app` builds the ASGI application (Starlette) around a fitted
-model; :func:`run_server` serves it with uvicorn. Both need the ``serve``
-extra (``pip install "skmnist[serve]"``); ``import skmnist`` imports neither
-this module nor Starlette or uvicorn.
+:func:`create_app` builds it; :func:`skmnist.apps.serve.run_server` serves it
+with uvicorn. It needs the ``serve`` extra (``pip install "skmnist[serve]"``);
+``import skmnist`` imports neither this module nor Starlette or uvicorn.
 
-Routes:
+skmnist's own routes:
 
 ``GET /``
     The drawing pad (``static/index.html``, with its CSS and JavaScript under
@@ -21,25 +20,26 @@ Routes:
 ``GET /model``
     What the model is: its network, classes, input, the skmnist version.
 
-Bad requests get a 4xx status and ``{"error": "..."}``; an unexpected failure
-gets 500 and the same shape, never a traceback. The model computes in worker
-threads, so the event loop keeps answering while it does.
+and the Open Inference Protocol's, under ``/v2`` (see :mod:`._v2`).
+
+Bad requests get a 4xx status and ``{"error": "..."}``, and one line in the
+log; a failure of the model gets 500 and the same shape, never a traceback
+for the client. Predictions run in a thread of their own, a batch of the
+waiting requests at a time (see :mod:`._batching`); the memory of the
+requests in flight is bounded (see :mod:`._limits`).
 """
 
-import json
+import dataclasses
 import logging
 import os
-import signal
-import socket
-import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from importlib import resources
 
 import numpy as np
 
 try:
-    import anyio
-    import uvicorn
     from starlette.applications import Starlette
     from starlette.exceptions import HTTPException
     from starlette.responses import JSONResponse, Response
@@ -50,35 +50,45 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         'pip install "skmnist[serve]"'
     ) from exc
 
-from ..._version import __version__
-from ...data._images import (
-    INVERT_MODES,
-    SIZE,
-    _import_pil,
-    _TooLarge,
-    read_image_bytes,
+from ...data._images import INVERT_MODES, _import_pil
+from . import _v2
+from ._batching import Batcher, Job, Statistics
+from ._limits import (
+    JSON_BYTES_PER_BODY_BYTE,
+    PICTURE_BYTES_PER_PIXEL,
+    REQUEST_OVERHEAD_BYTES,
+    Limits,
+    MemoryBudget,
 )
-from .._model_input import model_input
+from ._model import Predictor, describe_model
+from ._native import (
+    AnswerEncoder,
+    images_from_json,
+    picture_format,
+    picture_pixels,
+    read_picture,
+)
+from ._requests import (
+    Answer,
+    ApiError,
+    ClientGone,
+    answer_job,
+    off_loop,
+    read_body,
+    reserve_work,
+)
 
-__all__ = [
-    "DEFAULT_HOST",
-    "DEFAULT_MAX_BODY_BYTES",
-    "DEFAULT_MAX_IMAGE_PIXELS",
-    "DEFAULT_PORT",
-    "create_app",
-    "run_server",
-]
+__all__ = ["DEFAULT_MAX_BODY_BYTES", "DEFAULT_MAX_IMAGE_PIXELS", "create_app"]
 
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 8000
-DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
-# A picture is converted as float64 arrays, several copies of its size: 4
-# megapixels cost about 200 MB at worst, 16 megapixels would cost 800.
-DEFAULT_MAX_IMAGE_PIXELS = 2048 * 2048
+DEFAULT_MAX_BODY_BYTES = Limits.max_body_bytes
+DEFAULT_MAX_IMAGE_PIXELS = Limits.max_image_pixels
+DEFAULT_MAX_BATCH_IMAGES = 256
 
-_PIXEL_MAX = 255
 _JSON = "application/json"
 _IMAGE_TYPES = ("image/png", "image/jpeg")
+# Bodies larger than this are decoded in a thread: parsing them would hold
+# the event loop for milliseconds.
+_DECODE_ON_LOOP_BYTES = 64 * 1024
 _STATIC = {
     "index.html": "text/html; charset=utf-8",
     "app.js": "text/javascript; charset=utf-8",
@@ -91,249 +101,45 @@ _PAGE_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Cache-Control": "no-cache",
 }
+_PREDICTING_PATHS = ("/predict", "/infer")
 
 logger = logging.getLogger("skmnist.serve")
-
-
-class _ApiError(Exception):
-    """A request the API refuses: an HTTP status and a message for the client."""
-
-    def __init__(self, status, message, headers=None):
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.headers = headers
 
 
 def _error(status, message, headers=None):
     return JSONResponse({"error": message}, status_code=status, headers=headers)
 
 
-# -- reading requests ---------------------------------------------------------
-
-
 def _media_type(request):
     return request.headers.get("content-type", "").split(";")[0].strip().lower()
 
 
-async def _read_body(request, limit):
-    """The request body, refused with 413 as soon as it exceeds ``limit``."""
-    declared = request.headers.get("content-length")
-    too_large = f"the body is larger than the limit of {limit} bytes"
-    # Connection: close, since the rest of the body is not read.
-    close = {"Connection": "close"}
-    if declared is not None:
-        try:
-            declared = int(declared)
-        except ValueError:
-            raise _ApiError(400, "Content-Length is not a number") from None
-        if declared > limit:
-            raise _ApiError(413, f"{too_large} ({declared} bytes)", close)
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _ApiError(413, too_large, close)
-        chunks.append(chunk)
-    return b"".join(chunks)
+def _picture_text_allowance():
+    """The memory Pillow may spend on a PNG's text chunks (its own limit)."""
+    from PIL import PngImagePlugin
+
+    return PngImagePlugin.MAX_TEXT_MEMORY
 
 
-def _images_from_json(body):
-    """``(images, batch)``: float64 (n, 28, 28) pixels from a JSON body."""
-    try:
-        document = json.loads(body)
-    except UnicodeDecodeError:
-        raise _ApiError(400, "the body is not valid JSON: not UTF-8 text") from None
-    except json.JSONDecodeError as exc:
-        raise _ApiError(400, f"the body is not valid JSON: {exc}") from None
-    except RecursionError:
-        raise _ApiError(400, "the body is not valid JSON: nested too deeply") from None
-    if not isinstance(document, dict):
-        raise _ApiError(
-            422,
-            'the JSON body must be an object {"pixels": [...]}, not '
-            f"{_json_kind(document)}",
-        )
-    if "pixels" not in document:
-        raise _ApiError(
-            422,
-            'the JSON object has no "pixels": send {"pixels": [[...28 rows of 28 '
-            "values in 0..255...]]}",
-        )
-    try:
-        pixels = np.array(document["pixels"])
-    except (ValueError, TypeError, RecursionError):
-        # Ragged rows: numpy refuses them.
-        raise _ApiError(
-            422, '"pixels" must be rows of equal length: got rows of different lengths'
-        ) from None
-    if pixels.dtype.kind not in "iuf":
-        raise _ApiError(
-            422, '"pixels" must hold numbers only (no strings, booleans, null, objects)'
-        )
-    if pixels.ndim == 2:
-        pixels, batch = pixels[np.newaxis], False
-    elif pixels.ndim == 3 and len(pixels):
-        batch = True
-    else:
-        raise _ApiError(
-            422,
-            f'"pixels" must be 28 rows of 28 values, shape (28, 28), or a list of '
-            f"such images, shape (n, 28, 28); got shape {pixels.shape}",
-        )
-    if pixels.shape[1:] != (SIZE, SIZE):
-        raise _ApiError(
-            422,
-            f'"pixels" must be 28x28 images (28 rows of 28 values); got images of '
-            f"shape {pixels.shape[1:]}",
-        )
-    pixels = pixels.astype(np.float64)
-    if not np.isfinite(pixels).all():
-        raise _ApiError(
-            422, '"pixels" values must be finite numbers: found NaN or ±inf'
-        )
-    low, high = pixels.min(), pixels.max()
-    if low < 0 or high > _PIXEL_MAX:
-        raise _ApiError(
-            422,
-            f'"pixels" values must lie in [0, {_PIXEL_MAX}]; got values from '
-            f"{_number(low)} to {_number(high)}",
-        )
-    return pixels, batch
+class _Silence(Response):
+    """No answer at all: the client has gone."""
 
+    def __init__(self):
+        super().__init__(b"")
 
-def _json_kind(value):
-    return {list: "an array", str: "a string", bool: "a boolean"}.get(
-        type(value), "null" if value is None else "a number"
-    )
-
-
-def _number(x):
-    return int(x) if float(x).is_integer() else float(x)
-
-
-def _image_from_bytes(body, invert, max_pixels):
-    try:
-        return read_image_bytes(
-            body, invert=invert, max_pixels=max_pixels, name="the image"
-        )
-    except ImportError as exc:
-        raise _ApiError(415, f"this server cannot read pictures: {exc}") from None
-    except _TooLarge as exc:
-        raise _ApiError(413, str(exc)) from None
-    except ValueError as exc:
-        raise _ApiError(400, str(exc)) from None
-
-
-# -- answering ----------------------------------------------------------------
-
-
-def _plain(value):
-    """``value`` with NumPy scalars and arrays, and tuples, as JSON data."""
-    if isinstance(value, dict):
-        return {str(key): _plain(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(item) for item in value]
-    if isinstance(value, np.ndarray):
-        return _plain(value.tolist())
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
-def _network(classifier):
-    """The layers of ``classifier``'s network, as plain data."""
-    architecture = getattr(classifier, "architecture_", None)
-    if architecture is not None:
-        return _plain(architecture)
-    coefs = getattr(classifier, "coefs_", None)
-    if coefs is None:
-        return None
-    # An MLP without architecture_: its dense layers, from the weights.
-    activation = getattr(classifier, "activation", "relu")
-    dropout = getattr(classifier, "dropout", 0)
-    layers = []
-    for coef in coefs[:-1]:
-        layers.append(
-            {"kind": "dense", "units": coef.shape[1], "activation": activation}
-        )
-        if dropout:
-            layers.append({"kind": "dropout", "rate": float(dropout)})
-    layers.append(
-        {"kind": "dense", "units": coefs[-1].shape[1], "activation": "softmax"}
-    )
-    return _plain(layers)
-
-
-def _describe_model(model, *, name=None):
-    """The ``GET /model`` answer: what ``model`` is, as plain data."""
-    estimator = getattr(model, "best_estimator_", model)  # a fitted search
-    steps = getattr(estimator, "steps", None)
-    classifier = steps[-1][1] if steps else estimator
-    return {
-        "name": name,
-        "model": type(model).__name__,
-        "steps": (
-            [[step_name, type(step).__name__] for step_name, step in steps]
-            if steps
-            else None
-        ),
-        "classifier": type(classifier).__name__,
-        "network": _network(classifier),
-        "classes": _plain(model.classes_),
-        "input": {
-            "shape": [SIZE, SIZE],
-            "n_features": SIZE * SIZE,
-            "pixel_range": [0, _PIXEL_MAX],
-            "format": "white digit on black, as in MNIST",
-        },
-        "skmnist_version": __version__,
-    }
-
-
-class _Predictor:
-    """Pixels in, answers out, for one fitted model."""
-
-    def __init__(self, model):
-        self.model = model
-        self.classes = [_plain(label) for label in model.classes_]
-        self.keys = [str(label) for label in self.classes]
-
-    def __call__(self, images):
-        proba = self.model.predict_proba(model_input(self.model, images))
-        best = np.argmax(proba, axis=1)
-        return [
-            {
-                "label": self.classes[i],
-                "probabilities": dict(zip(self.keys, row.tolist(), strict=True)),
-            }
-            for i, row in zip(best, proba, strict=True)
-        ]
-
-
-def _check_model(model):
-    if not hasattr(model, "predict_proba") or not hasattr(model, "classes_"):
-        raise ValueError(
-            f"the model ({type(model).__name__}) is not a fitted classifier: it "
-            "needs predict_proba and classes_"
-        )
-    n_features = getattr(model, "n_features_in_", SIZE * SIZE)
-    if n_features != SIZE * SIZE:
-        raise ValueError(
-            f"the model expects {n_features} features per sample, not the "
-            f"{SIZE * SIZE} pixels of a 28x28 image"
-        )
-
-
-# -- the application ----------------------------------------------------------
+    async def __call__(self, scope, receive, send):
+        pass
 
 
 def create_app(
     model,
     *,
-    max_body_bytes=DEFAULT_MAX_BODY_BYTES,
-    max_image_pixels=DEFAULT_MAX_IMAGE_PIXELS,
+    limits=None,
+    max_body_bytes=None,
+    max_image_pixels=None,
     name=None,
+    model_name=None,
+    max_batch_images=DEFAULT_MAX_BATCH_IMAGES,
 ):
     """Build the ASGI application that serves ``model``.
 
@@ -343,40 +149,57 @@ def create_app(
         A fitted model that takes MNIST images, as :func:`skmnist.load`
         returns it: a pipeline starting with :class:`MNISTPreprocessor`
         (given raw 28x28 images) or a bare classifier (given 784 pixels
-        scaled to [0, 1]).
+        scaled to [0, 1]). Its classes may be numbers, booleans or text.
 
-    max_body_bytes : int, default=4194304
-        Request bodies larger than this get 413, without being read whole.
+    limits : skmnist.apps.serve._limits.Limits, default=None
+        The bounds on requests (body size, memory in flight, timeouts...);
+        None: the defaults. The connection timeouts and limit apply only under
+        :func:`~skmnist.apps.serve.run_server`, which enforces them.
 
-    max_image_pixels : int, default=4194304
+    max_body_bytes : int, default=None
+        Request bodies larger than this get 413, without being read whole
+        (None: ``limits.max_body_bytes``, 4 MiB by default).
+
+    max_image_pixels : int, default=None
         Pictures of more pixels (width times height, read from their header)
-        get 413, before they are decoded.
+        get 413, before they are decoded (None: ``limits.max_image_pixels``,
+        2048x2048 by default).
 
     name : str, default=None
         What ``GET /model`` calls the model (its file name, say).
 
+    model_name : str, default=None
+        The model's name in the Open Inference Protocol's URLs
+        (``/v2/models/{model_name}``); None: from ``name`` (its stem), or
+        ``"mnist"``.
+
+    max_batch_images : int, default=256
+        The images predicted in one call at most, when requests wait
+        together; 1 predicts each request alone.
+
     Returns
     -------
     app : starlette.applications.Starlette
-        The application; serve it with uvicorn (:func:`run_server` does) or
+        The application; serve it with uvicorn (``run_server`` does) or
         drive it with Starlette's ``TestClient``.
 
     Raises
     ------
     ValueError
-        If ``model`` is not a fitted classifier of 784 pixels, or fails to
-        classify a blank image (tried once, as a warm-up).
+        If ``model`` is not a fitted classifier of 784 pixels, its classes
+        cannot be served (NaN, say), or it fails to classify a blank image
+        (tried once, as a warm-up).
 
     Examples
     --------
     >>> import numpy as np
     >>> from starlette.testclient import TestClient
     >>> from skmnist import MNISTMLPClassifier
-    >>> from skmnist.apps.serve._app import create_app
+    >>> from skmnist.apps.serve import create_app
     >>> rng = np.random.default_rng(0)
     >>> clf = MNISTMLPClassifier(hidden_layer_sizes=(8,), epochs=1, random_state=0)
     >>> clf = clf.fit(rng.random((50, 784), dtype=np.float32), np.arange(50) % 10)
-    >>> client = TestClient(create_app(clf))
+    >>> client = TestClient(create_app(clf, model_name="demo"))
     >>> client.get("/health").json()
     {'status': 'ok'}
     >>> answer = client.post("/predict", json={"pixels": np.zeros((28, 28)).tolist()})
@@ -384,143 +207,313 @@ def create_app(
     (200, ['label', 'probabilities'], 10)
     >>> client.post("/predict", json={"pixels": [[1, 2], [3, 4]]}).json()["error"]
     '"pixels" must be 28x28 images (28 rows of 28 values); got images of shape (2, 2)'
+    >>> client.get("/v2/models/demo").json()["inputs"][1]
+    {'name': 'images', 'datatype': 'UINT8', 'shape': [-1, 28, 28]}
     """
-    _check_model(model)
-    if max_body_bytes < 1 or max_image_pixels < 1:
-        raise ValueError("max_body_bytes and max_image_pixels must be positive")
-    predictor = _Predictor(model)
-    # Warm up now rather than on the first requests: one prediction (the
-    # model caches its weights in the precision it computes in) and Pillow's
-    # import, which the first picture would otherwise wait for.
+    limits = limits if limits is not None else Limits()
+    overrides = {
+        key: value
+        for key, value in (
+            ("max_body_bytes", max_body_bytes),
+            ("max_image_pixels", max_image_pixels),
+        )
+        if value is not None
+    }
+    if overrides:
+        try:
+            limits = dataclasses.replace(limits, **overrides)
+        except TypeError as exc:
+            raise ValueError(str(exc)) from None
+    if model_name is None:
+        model_name = _v2.default_model_name(name)
+    _v2.check_model_name(model_name)
+    predictor = Predictor(model)
     try:
-        predictor(np.zeros((1, SIZE, SIZE), dtype=np.uint8))
-    except Exception as exc:  # a model that cannot predict: say so at start-up
-        raise ValueError(
-            f"the model fails to classify a blank image ({type(exc).__name__}: {exc})"
-        ) from exc
-    try:
-        _import_pil()
+        _import_pil()  # now, rather than on the first picture
     except ImportError:
         pass  # JSON still works; pictures get 415, saying why
-    description = _describe_model(model, name=name)
-    static = {
-        file: (resources.files(__package__).joinpath("static", file).read_bytes(), kind)
-        for file, kind in _STATIC.items()
-    }
-    # Pictures are decoded at most this many at a time: each costs CPU and
-    # tens of MB, so more in parallel would only add memory, not speed.
-    converting = {"limiter": None}
+    state = _State(predictor, limits, model_name, name, max_batch_images)
+    app = Starlette(
+        routes=_routes(state),
+        exception_handlers={
+            ApiError: _api_error,
+            ClientGone: _client_gone,
+            HTTPException: _http_error,
+            # Starlette answers with this, then re-raises for _Guard to log.
+            Exception: _server_error,
+        },
+    )
+    app.state.skmnist = state
+    return _Guard(app, state.statistics)
 
-    def limiter():
-        if converting["limiter"] is None:  # made inside the event loop
-            converting["limiter"] = anyio.CapacityLimiter(os.cpu_count() or 1)
-        return converting["limiter"]
+
+class _State:
+    """What the routes of one application share."""
+
+    def __init__(self, predictor, limits, model_name, name, max_batch_images):
+        self.predictor = predictor
+        self.labels = predictor.labels
+        self.encode = AnswerEncoder(predictor.labels)
+        self.limits = limits
+        self.model_name = model_name
+        self.statistics = Statistics()
+        self.batcher = Batcher(
+            predictor, max_images=max_batch_images, statistics=self.statistics
+        )
+        self.bodies = MemoryBudget(limits.body_pool_bytes, "request bodies")
+        self.work = MemoryBudget(limits.work_pool_bytes, "decoding and prediction")
+        # Pictures and large bodies are decoded at most one per core at once.
+        self.decoders = ThreadPoolExecutor(
+            os.cpu_count() or 1, thread_name_prefix="skmnist-decode"
+        )
+        self.description = describe_model(
+            predictor.model, name=name, labels=predictor.labels
+        )
+        self.v2_metadata = _v2.model_metadata(model_name, predictor)
+        self.proba_datatype = _v2.output_datatypes(predictor)["probabilities"]
+        self.static = {
+            file: (
+                resources.files(__package__).joinpath("static", file).read_bytes(),
+                kind,
+            )
+            for file, kind in _STATIC.items()
+        }
+
+    def check_model(self, request):
+        name = request.path_params["model"]
+        version = request.path_params.get("version")
+        if name != self.model_name:
+            raise ApiError(
+                404, f"unknown model {name!r}: this server serves {self.model_name!r}"
+            )
+        if version is not None and version != _v2.VERSION:
+            raise ApiError(
+                404,
+                f"unknown version {version!r} of model {name!r}: it has version "
+                f"{_v2.VERSION}",
+            )
+
+
+# -- the routes ---------------------------------------------------------------
+
+
+def _routes(state):
+    def static_response(file):
+        content, kind = state.static[file]
+        return Response(content, media_type=kind, headers=_PAGE_HEADERS)
 
     async def page(request):
-        return _static_response(static, "index.html")
+        return static_response("index.html")
 
     async def static_file(request):
         file = request.path_params["file"]
-        if file not in static or file == "index.html":
-            raise _ApiError(404, f"no such file: /static/{file}")
-        return _static_response(static, file)
+        if file not in state.static or file == "index.html":
+            raise ApiError(404, f"no such file: /static/{file}")
+        return static_response(file)
 
     async def health(request):
         return JSONResponse({"status": "ok"})
 
     async def model_info(request):
-        return JSONResponse(description)
+        return JSONResponse(state.description)
 
     async def predict(request):
         kind = _media_type(request)
         if kind not in (_JSON, *_IMAGE_TYPES):
             sent = f"Content-Type {kind!r}" if kind else "no Content-Type"
-            raise _ApiError(
+            raise ApiError(
                 415,
                 f'{sent}: send application/json ({{"pixels": ...}}), image/png '
                 "or image/jpeg",
             )
         invert = request.query_params.get("invert", "auto")
         if invert not in INVERT_MODES:
-            raise _ApiError(
+            raise ApiError(
                 422, f"invert must be one of {', '.join(INVERT_MODES)}; got {invert!r}"
             )
-        body = await _read_body(request, max_body_bytes)
-        if not body:
-            raise _ApiError(400, "the body is empty: send the image to classify")
-        if kind == _JSON:
-            answer = await anyio.to_thread.run_sync(_answer_json, predictor, body)
-        else:
-            answer = await anyio.to_thread.run_sync(
-                _answer_image,
-                predictor,
-                body,
-                invert,
-                max_image_pixels,
-                limiter=limiter(),
+        body, held_body = await read_body(request, state.bodies, state.limits)
+        held_work = None
+        try:
+            if not body:
+                raise ApiError(400, "the body is empty: send the image to classify")
+            if kind == _JSON:
+                held_work = await reserve_work(
+                    request,
+                    state.work,
+                    state.limits,
+                    len(body) * JSON_BYTES_PER_BODY_BYTE + REQUEST_OVERHEAD_BYTES,
+                )
+                if len(body) > _DECODE_ON_LOOP_BYTES:
+                    images, batch = await off_loop(
+                        state.decoders, images_from_json, body
+                    )
+                else:
+                    images, batch = images_from_json(body)
+                job = Job(
+                    images=images,
+                    answer=partial(state.encode, batch=batch),
+                )
+            else:
+                format_ = picture_format(body)
+                pixels = picture_pixels(body, format_, state.limits.max_image_pixels)
+                held_work = await reserve_work(
+                    request,
+                    state.work,
+                    state.limits,
+                    pixels * PICTURE_BYTES_PER_PIXEL
+                    + len(body)
+                    + (_picture_text_allowance() if format_ == "PNG" else 0)
+                    + REQUEST_OVERHEAD_BYTES,
+                )
+                image = await off_loop(
+                    state.decoders,
+                    read_picture,
+                    body,
+                    invert,
+                    state.limits.max_image_pixels,
+                )
+                job = Job(
+                    images=image[np.newaxis],
+                    answer=partial(state.encode, batch=False, image=image),
+                )
+            content = await answer_job(request, state.batcher, job)
+        except BaseException:
+            held_body.release()
+            if held_work is not None:
+                held_work.release()
+            raise
+        return Answer(content, media_type=_JSON, hold=(held_body, held_work))
+
+    # -- the Open Inference Protocol --
+
+    async def v2_server(request):
+        return JSONResponse(_v2.server_metadata())
+
+    async def v2_live(request):
+        return JSONResponse({"live": True})
+
+    async def v2_ready(request):
+        return JSONResponse({"ready": True})
+
+    async def v2_model(request):
+        state.check_model(request)
+        return JSONResponse(state.v2_metadata)
+
+    async def v2_model_ready(request):
+        state.check_model(request)
+        return JSONResponse({"name": state.model_name, "ready": True})
+
+    async def v2_stats(request):
+        state.check_model(request)
+        return JSONResponse(_v2.model_statistics(state.model_name, state.statistics))
+
+    async def v2_infer(request):
+        state.check_model(request)
+        encoding = request.headers.get("content-encoding", "identity").lower()
+        if encoding != "identity":
+            raise ApiError(
+                415, f"Content-Encoding {encoding!r}: send the request uncompressed"
             )
-        return JSONResponse(answer)
+        body, held_body = await read_body(request, state.bodies, state.limits)
+        held_work = None
+        try:
+            header_length = request.headers.get(_v2.HEADER_LENGTH)
+            json_size = len(body)
+            if header_length is not None and header_length.isdigit():
+                json_size = min(json_size, int(header_length))
+            held_work = await reserve_work(
+                request,
+                state.work,
+                state.limits,
+                json_size * JSON_BYTES_PER_BODY_BYTE
+                + (len(body) - json_size) * 6
+                + REQUEST_OVERHEAD_BYTES,
+            )
+            if len(body) > _DECODE_ON_LOOP_BYTES:
+                parsed = await off_loop(
+                    state.decoders, _v2.parse_infer, body, header_length
+                )
+            else:
+                parsed = _v2.parse_infer(body, header_length)
+            job = Job(
+                images=parsed.images,
+                features=parsed.features,
+                answer=partial(
+                    _v2.encode_infer,
+                    state.model_name,
+                    parsed,
+                    state.labels,
+                    state.proba_datatype,
+                ),
+            )
+            content, headers, media_type = await answer_job(request, state.batcher, job)
+        except BaseException:
+            held_body.release()
+            if held_work is not None:
+                held_work.release()
+            raise
+        return Answer(
+            content, media_type=media_type, headers=headers, hold=(held_body, held_work)
+        )
 
-    async def api_error(request, exc):
-        return _error(exc.status, exc.message, exc.headers)
-
-    async def server_error(request, exc):
-        return _error(500, "internal server error")
-
-    async def http_error(request, exc):
-        if exc.status_code == 404:
-            message = f"no such page: {request.method} {request.url.path}"
-        elif exc.status_code == 405:
-            message = f"{request.method} is not allowed on {request.url.path}"
-            allowed = (exc.headers or {}).get("Allow")
-            if allowed:
-                message += f"; use {allowed}"
-        else:
-            message = str(exc.detail)
-        return _error(exc.status_code, message, exc.headers)
-
-    app = Starlette(
-        routes=[
-            Route("/", page, methods=["GET"]),
-            Route("/static/{file}", static_file, methods=["GET"]),
-            Route("/health", health, methods=["GET"]),
-            Route("/model", model_info, methods=["GET"]),
-            Route("/predict", predict, methods=["POST"]),
-        ],
-        exception_handlers={
-            _ApiError: api_error,
-            HTTPException: http_error,
-            # Starlette answers with this, then re-raises for _Guard to log.
-            Exception: server_error,
-        },
-    )
-    return _Guard(app)
+    model = "/v2/models/{model}"
+    versioned = "/v2/models/{model}/versions/{version}"
+    return [
+        Route("/predict", predict, methods=["POST"]),
+        Route(f"{model}/infer", v2_infer, methods=["POST"]),
+        Route(f"{versioned}/infer", v2_infer, methods=["POST"]),
+        Route("/", page, methods=["GET"]),
+        Route("/static/{file}", static_file, methods=["GET"]),
+        Route("/health", health, methods=["GET"]),
+        Route("/model", model_info, methods=["GET"]),
+        Route("/v2", v2_server, methods=["GET"]),
+        Route("/v2/health/live", v2_live, methods=["GET"]),
+        Route("/v2/health/ready", v2_ready, methods=["GET"]),
+        Route(model, v2_model, methods=["GET"]),
+        Route(versioned, v2_model, methods=["GET"]),
+        Route(f"{model}/ready", v2_model_ready, methods=["GET"]),
+        Route(f"{versioned}/ready", v2_model_ready, methods=["GET"]),
+        Route(f"{model}/stats", v2_stats, methods=["GET"]),
+        Route(f"{versioned}/stats", v2_stats, methods=["GET"]),
+    ]
 
 
-def _answer_json(predictor, body):
-    images, batch = _images_from_json(body)
-    answers = predictor(images)
-    return {"predictions": answers} if batch else answers[0]
+# -- errors -------------------------------------------------------------------
 
 
-def _answer_image(predictor, body, invert, max_pixels):
-    image = _image_from_bytes(body, invert, max_pixels)
-    (answer,) = predictor(image[np.newaxis])
-    answer["image"] = image.tolist()
-    return answer
+async def _api_error(request, exc):
+    return _error(exc.status, exc.message, exc.headers)
 
 
-def _static_response(static, file):
-    content, kind = static[file]
-    return Response(content, media_type=kind, headers=_PAGE_HEADERS)
+async def _client_gone(request, exc):
+    request.scope["skmnist.gone"] = exc.reason
+    return _Silence()
+
+
+async def _server_error(request, exc):
+    return _error(500, "internal server error")
+
+
+async def _http_error(request, exc):
+    if exc.status_code == 404:
+        message = f"no such page: {request.method} {request.url.path}"
+    elif exc.status_code == 405:
+        message = f"{request.method} is not allowed on {request.url.path}"
+        allowed = (exc.headers or {}).get("Allow")
+        if allowed:
+            message += f"; use {allowed}"
+    else:
+        message = str(exc.detail)
+    return _error(exc.status_code, message, exc.headers)
 
 
 class _Guard:
     """ASGI middleware: one log line per request, and a JSON 500 for anything
     that escapes the application (never a traceback for the client)."""
 
-    def __init__(self, app):
+    def __init__(self, app, statistics):
         self.app = app
+        self.statistics = statistics
 
     def __getattr__(self, name):  # app.routes, app.state... for callers
         return getattr(self.app, name)
@@ -528,7 +521,7 @@ class _Guard:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        start = time.perf_counter()
+        start = time.perf_counter_ns()
         status = None
 
         async def send_logged(message):
@@ -545,142 +538,23 @@ class _Guard:
                 status = 500
                 await _error(500, "internal server error")(scope, receive, send)
         finally:
+            elapsed = time.perf_counter_ns() - start
             client = scope.get("client")
-            where = f"{client[0]}:{client[1]}" if client else "-"
+            gone = scope.get("skmnist.gone")
+            note = ""
+            if gone is not None:
+                # 499: nginx's "client closed request"; 408 when the server
+                # dropped a client too slow to send its body.
+                status = int(gone[:3]) if gone[:3].isdigit() else 499
+                note = f" ({gone[4:] if gone[:3].isdigit() else gone})"
             logger.info(
-                '%s "%s %s" %s %.1f ms',
-                where,
+                '%s "%s %s" %s %.1f ms%s',
+                f"{client[0]}:{client[1]}" if client else "-",
                 scope["method"],
                 scope["path"],
                 status if status is not None else "-",
-                (time.perf_counter() - start) * 1e3,
+                elapsed / 1e6,
+                note,
             )
-
-
-# -- the server ---------------------------------------------------------------
-
-
-def _bind(host, port):
-    """A listening TCP socket on ``host``:``port`` (0: a free port)."""
-    family, kind, proto, _, address = socket.getaddrinfo(
-        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-    )[0]
-    sock = socket.socket(family, kind, proto)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(address)
-        sock.listen(2048)
-    except OSError:
-        sock.close()
-        raise
-    sock.set_inheritable(True)
-    return sock
-
-
-def _url(sock):
-    host, port = sock.getsockname()[:2]
-    return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
-
-
-def _is_loopback(sock):
-    import ipaddress
-
-    return ipaddress.ip_address(sock.getsockname()[0].split("%")[0]).is_loopback
-
-
-def _configure_logging():
-    handler = logging.StreamHandler()
-    handler.setFormatter(
-        logging.Formatter("%(asctime)s %(message)s", datefmt="%Y-%m-%d %H:%M:%S")
-    )
-    for name in ("skmnist.serve", "uvicorn.error"):
-        log = logging.getLogger(name)
-        log.handlers[:] = [handler]
-        log.setLevel(logging.INFO)
-        log.propagate = False
-
-
-def run_server(
-    model,
-    *,
-    host=DEFAULT_HOST,
-    port=DEFAULT_PORT,
-    max_body_bytes=DEFAULT_MAX_BODY_BYTES,
-    max_image_pixels=DEFAULT_MAX_IMAGE_PIXELS,
-    name=None,
-):
-    """Serve ``model`` over HTTP until Ctrl-C or SIGTERM; return 0.
-
-    Parameters
-    ----------
-    model : classifier or Pipeline
-        The fitted model, as for :func:`create_app`.
-
-    host : str, default="127.0.0.1"
-        The address to listen on; the default answers this machine only.
-
-    port : int, default=8000
-        The TCP port; 0 picks a free one (the log says which).
-
-    max_body_bytes, max_image_pixels, name
-        As for :func:`create_app`.
-
-    Returns
-    -------
-    status : int
-        0, once the server has stopped on a signal.
-
-    Examples
-    --------
-    From a shell (the browser then opens ``http://127.0.0.1:8000/``)::
-
-        skmnist serve --model mnist_mlp.skmnist
-
-    >>> from skmnist.apps.serve._app import run_server
-    >>> callable(run_server)
-    True
-    """
-    app = create_app(
-        model,
-        max_body_bytes=max_body_bytes,
-        max_image_pixels=max_image_pixels,
-        name=name,
-    )
-    _configure_logging()
-    sock = _bind(host, port)
-    config = uvicorn.Config(
-        app,
-        log_config=None,  # the loggers set up above
-        access_log=False,  # the application logs each request itself
-        lifespan="off",
-        timeout_graceful_shutdown=10,
-    )
-    server = uvicorn.Server(config)
-    logger.info(
-        "skmnist serve: %s on %s (Ctrl-C to stop)", name or "the model", _url(sock)
-    )
-    if not _is_loopback(sock):
-        logger.warning(
-            "skmnist serve: listening beyond this machine (%s): anyone who can "
-            "reach it can use the model; there is no authentication",
-            host,
-        )
-    received = []
-    previous = {}
-    if threading.current_thread() is threading.main_thread():
-        # uvicorn stops gracefully on SIGINT/SIGTERM and then raises the
-        # signal again for the handler that was there before: these make
-        # that a clean exit instead of a KeyboardInterrupt or a kill.
-        previous = {
-            sig: signal.signal(sig, lambda number, frame: received.append(number))
-            for sig in (signal.SIGINT, signal.SIGTERM)
-        }
-    try:
-        server.run(sockets=[sock])
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        sock.close()
-    how = signal.Signals(received[0]).name if received else "shutdown"
-    logger.info("skmnist serve: stopped (%s)", how)
-    return 0
+            if scope["path"].endswith(_PREDICTING_PATHS) and status is not None:
+                self.statistics.add("success" if status == 200 else "fail", elapsed)

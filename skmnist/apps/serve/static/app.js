@@ -16,7 +16,11 @@
   // Wide enough that a digit drawn across most of the pad, scaled to MNIST's
   // 20x20 box, has strokes about 2 pixels wide, as MNIST's have.
   const LINE_WIDTH = 22;
-  let classes = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
+  // The model's classes as JSON values (7, 7.0, true, "seven"), and their
+  // names, which key the answers' probabilities ("7", "7.0", "True",
+  // "seven"): JSON numbers cannot tell 7 from 7.0, the names can.
+  let classes = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
+  let names = classes.map(String);
   let stroke = null; // the pointer drawing now, and where it was
   let inked = false;
   let sent = 0; // answers to older requests are dropped
@@ -29,19 +33,23 @@
     inked = false;
     sent += 1;
     prediction.textContent = "";
+    prediction.classList.remove("long");
     confidence.textContent = "";
     status.textContent = "";
     drawBars({});
   }
 
-  function drawBars(probabilities) {
-    const best = Object.keys(probabilities).reduce(
-      (a, b) => (a === null || probabilities[b] > probabilities[a] ? b : a),
-      null,
-    );
+  // An answer's probability for a class name. Only the answer's own keys
+  // count: a class called "constructor" or "__proto__" must not find
+  // Object.prototype's.
+  function probabilityOf(probabilities, name) {
+    return Object.hasOwn(probabilities, name) ? probabilities[name] : 0;
+  }
+
+  function drawBars(probabilities, best = null) {
     bars.replaceChildren(
-      ...classes.map((label) => {
-        const p = probabilities[label] ?? 0;
+      ...names.map((label) => {
+        const p = probabilityOf(probabilities, label);
         const item = document.createElement("li");
         item.dataset.label = label;
         if (label === best) item.classList.add("best");
@@ -137,11 +145,13 @@
         const answer = await response.json();
         if (request !== sent) return;
         if (!response.ok) throw new Error(answer.error || response.statusText);
-        const label = String(answer.label);
+        const index = classes.indexOf(answer.label);
+        const label = index >= 0 ? names[index] : String(answer.label);
         prediction.textContent = label;
+        prediction.classList.toggle("long", label.length > 1);
         confidence.textContent =
-          `probability ${answer.probabilities[label].toFixed(3)}`;
-        drawBars(answer.probabilities);
+          `probability ${probabilityOf(answer.probabilities, label).toFixed(3)}`;
+        drawBars(answer.probabilities, label);
         drawSeen(answer.image);
         status.textContent = "";
       } catch (error) {
@@ -156,7 +166,8 @@
     try {
       const response = await fetch("model");
       const model = await response.json();
-      classes = model.classes.map(String);
+      classes = model.classes;
+      names = model.class_names;
       drawBars({});
       const layers = (model.network || [])
         .filter((layer) => layer.kind === "dense" || layer.kind === "conv2d")
