@@ -21,6 +21,18 @@ and reports medians with the outcome (loaded, or the start of the
     A ``.npy`` header that claims 10**12 float64 values, in a small member.
 ``deep-json``
     A manifest nested a million levels deep (2 MB).
+``epochs``
+    The legitimate file with the classifier's ``n_iter_`` edited to 10**8
+    (issue 17: ``load`` padded ``history_`` to that length, 4.7 s and 2.5 GB).
+``legacy-epochs``
+    The same edit of ``tests/data/legacy_mlp_format1.skmnist``, written by
+    skmnist 0.2.
+``max-pool``, ``wide-conv``, ``numpy-ints``
+    Crafted ConvNets (``NetworkClassifier`` files written from scratch):
+    a 4096 x 4096 max-pool over a framed 8 x 8 image (81 s to load before
+    networks were costed by their layers), a 1 x 1 convolution to 1,024
+    channels into a 14 x 14 one (1.2 GB to load), an image framed by 3,000
+    pixels with its sizes written as NumPy integers (5.5 s, 1.3 GB).
 
 Run from the repository root::
 
@@ -143,7 +155,125 @@ def build_files(folder):
     nested = "[" * 10**6 + "]" * 10**6
     deep["skmnist.json"] = manifest.replace('"verbose": 0', f'"verbose": {nested}', 1)
     files["deep-json"] = _write(folder / "deep.skmnist", deep)
+
+    epochs = dict(members)
+    edited = json.loads(members["skmnist.json"])
+    edited["model"]["steps"][1][1]["attributes"]["n_iter_"] = 10**8
+    epochs["skmnist.json"] = json.dumps(edited).encode()
+    files["epochs"] = _write(folder / "epochs.skmnist", epochs)
+    legacy = _members(LEGACY_FILE)
+    edited = json.loads(legacy["skmnist.json"])
+    edited["model"]["attributes"]["n_iter_"] = 10**8
+    legacy["skmnist.json"] = json.dumps(edited).encode()
+    files["legacy-epochs"] = _write(folder / "legacy-epochs.skmnist", legacy)
+
+    for name, (n_features, layers, weights) in _costly_networks().items():
+        files[name] = _crafted_network(
+            folder / f"{name}.skmnist", n_features, layers, weights
+        )
     return files
+
+
+LEGACY_FILE = (
+    Path(__file__).parents[1] / "tests" / "data" / "legacy_mlp_format1.skmnist"
+)
+
+
+def _layer(**config):
+    return {"__dict__": [[key, value] for key, value in config.items()]}
+
+
+def _int64(value):
+    return {"__scalar__": "int64", "value": value}
+
+
+def _costly_networks():
+    """name -> (n_features_in_, architecture_, weights) of the crafted ConvNets."""
+    softmax = _layer(kind="dense", units=10, activation="softmax")
+
+    def conv(filters, side):
+        return _layer(
+            kind="conv2d",
+            filters=filters,
+            kernel_size=[side, side],
+            strides=[1, 1],
+            padding="valid",
+            activation="relu",
+        )
+
+    small = [(np.zeros((1, 10)), np.zeros(10))]  # refused before shapes are checked
+    return {
+        "max-pool": (
+            64,
+            [
+                _layer(kind="image", side=8, padding=2044),
+                _layer(kind="max_pool2d", pool_size=[4096] * 2, strides=[4096] * 2),
+                _layer(kind="flatten"),
+                softmax,
+            ],
+            small,
+        ),
+        "wide-conv": (
+            784,
+            [
+                _layer(kind="image", side=28, padding=0),
+                conv(1024, 1),
+                conv(1, 14),
+                _layer(kind="flatten"),
+                softmax,
+            ],
+            [
+                (np.zeros((1, 1, 1, 1024)), np.zeros(1024)),
+                (np.zeros((14, 14, 1024, 1)), np.zeros(1)),
+                (np.zeros((15 * 15, 10)), np.zeros(10)),
+            ],
+        ),
+        "numpy-ints": (
+            64,
+            [
+                _layer(kind="image", side=_int64(8), padding=_int64(3000)),
+                _layer(kind="flatten"),
+                _layer(kind="dense", units=_int64(10), activation="softmax"),
+            ],
+            small,
+        ),
+    }
+
+
+def _crafted_network(path, n_features, layers, weights):
+    """A NetworkClassifier file of ``layers`` and ``weights``, for 10 classes."""
+    members, refs = {}, {"coefs_": [], "intercepts_": []}
+
+    def add(array):
+        name = f"arrays/{len(members)}.npy"
+        buffer = io.BytesIO()
+        np.lib.format.write_array(buffer, array, allow_pickle=False)
+        members[name] = buffer.getvalue()
+        return {"__ndarray__": name}
+
+    classes = add(np.arange(10))
+    for coef, intercept in weights:
+        refs["coefs_"].append(add(coef))
+        refs["intercepts_"].append(add(intercept))
+    attributes = {
+        "n_features_in_": n_features,
+        "classes_": classes,
+        "architecture_": layers,
+        "history_": {"__dict__": [["loss", [1.0]], ["accuracy", [0.5]]]},
+        "loss_curve_": [1.0],
+        "n_iter_": 1,
+        "best_loss_": 1.0,
+        "validation_scores_": None,
+        "best_validation_score_": None,
+        **refs,
+    }
+    manifest = {
+        "format": "skmnist-model",
+        "format_version": 1,
+        "model": {"class": "NetworkClassifier", "params": {}, "attributes": attributes},
+    }
+    members["skmnist.json"] = json.dumps(manifest).encode()
+    return _write(path, members)
 
 
 def _write(path, members):
@@ -181,7 +311,7 @@ def main(argv=None):
         "repeats": args.repeats,
         "files": {},
     }
-    print(f"{'file':<12} {'size MB':>8} {'load s':>8} {'peak MB':>8}  outcome")
+    print(f"{'file':<14} {'size MB':>8} {'load s':>8} {'peak MB':>8}  outcome")
     for name, measured in runs.items():
         row = {
             "size_mb": sizes[name] / 1e6,
@@ -191,7 +321,7 @@ def main(argv=None):
         }
         results["files"][name] = row
         print(
-            f"{name:<12} {row['size_mb']:8.1f} {row['seconds']:8.3f} "
+            f"{name:<14} {row['size_mb']:8.1f} {row['seconds']:8.3f} "
             f"{row['peak_mb']:8.1f}  {row['outcome']}"
         )
     if args.json:

@@ -35,8 +35,11 @@ def without_modules(monkeypatch, *modules):
     them, not imported yet), for the rest of the test."""
     import sys
 
+    # The server's own dependencies go too, whatever ran before: a Starlette
+    # already imported would not import anyio again.
+    gone = {*modules, "starlette", "uvicorn"}
     for name in list(sys.modules):
-        if name.split(".")[0] in modules or name.startswith("skmnist.apps.serve"):
+        if name.split(".")[0] in gone or name.startswith("skmnist.apps.serve"):
             monkeypatch.delitem(sys.modules, name)
     for module in modules:
         monkeypatch.setitem(sys.modules, module, None)

@@ -6,6 +6,7 @@ epoch, a callback may stop training, and all of it works through Pipeline
 and GridSearchCV. Without sklearn.callback the estimators are as before.
 """
 
+import copy
 import pickle
 import subprocess
 import sys
@@ -96,6 +97,24 @@ def test_the_task_tree_is_the_fit_and_one_task_per_epoch(data):
         ("end", "fit", 0),
         ("teardown",),
     ]
+
+
+@needs_callbacks
+def test_a_shallow_copy_shares_the_callbacks_but_no_training_state(data):
+    # A shallow copy has its own training state (issue 17), but shares the
+    # callbacks, as scikit-learn's clone does (and its callbacks rely on
+    # copy.copy to hand them the fitted estimator at each epoch).
+    X, y = data[0][:300], data[1][:300]
+    recorder = Recorder()
+    clf = MNISTMLPClassifier(epochs=1, **SMALL).set_callbacks(recorder).fit(X, y)
+    other = copy.copy(clf)
+    assert other._skl_callbacks is clf._skl_callbacks
+    assert other.history_ == clf.history_ and other.history_ is not clf.history_
+    n_events = len(recorder.events)
+    other.partial_fit(X, y)
+    assert (clf.n_iter_, other.n_iter_) == (1, 2)
+    assert len(clf.history_["loss"]) == 1
+    assert ("begin", "partial_fit", 0) in recorder.events[n_events:]
 
 
 @needs_callbacks

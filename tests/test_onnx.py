@@ -248,6 +248,43 @@ def test_float64_input_computes_in_float64(pipeline, test_images):
     np.testing.assert_array_equal(label, clf.predict(rows))
 
 
+@pytest.mark.parametrize("network", ["mlp", "cnn"])
+def test_float64_input_with_the_default_zipmap_runs_in_onnxruntime(
+    network, pipeline, convnet_pipeline, test_images
+):
+    # ONNX's ZipMap takes float32 only: the default options with float64 rows
+    # once wrote a graph onnxruntime refused to load (issue 17, point 14).
+    # Labels come from the float64 pass; the maps hold float32 values.
+    model = {"mlp": pipeline, "cnn": convnet_pipeline}[network]
+    clf = model[-1]
+    rows = model[0].transform(test_images[:500]).astype(np.float64)
+    onnx_model = skmnist.to_onnx(clf, X=rows[:1])
+    zipmap = [node for node in onnx_model.graph.node if node.op_type == "ZipMap"]
+    assert len(zipmap) == 1
+    session = _session(onnx_model)
+    assert [o.name for o in session.get_outputs()] == [
+        "output_label",
+        "output_probability",
+    ]
+    assert session.get_inputs()[0].type == "tensor(double)"
+    label, maps = session.run(None, {"X": rows})
+    np.testing.assert_array_equal(label, clf.predict(rows))
+    assert [sorted(row) for row in maps] == [list(range(10))] * len(rows)
+    got = np.array([[row[c] for c in range(10)] for row in maps])
+    # float32 rounding of probabilities in [0, 1]
+    assert np.abs(got - clf.predict_proba(rows)).max() <= 1e-7
+    # The other options keep float64 probabilities, unchanged by this.
+    for options in ({"zipmap": False}, {"zipmap": "columns"}):
+        outputs = _session(skmnist.to_onnx(clf, X=rows[:1], options=options)).run(
+            None, {"X": rows}
+        )
+        assert all(out.dtype == np.float64 for out in outputs[1:])
+    # The same graph through skl2onnx's own entry point, registered converters.
+    onnx_export.register()
+    via_skl2onnx = _session(skl2onnx.to_onnx(clf, rows[:1]))
+    np.testing.assert_array_equal(via_skl2onnx.run(None, {"X": rows})[0], label)
+
+
 @pytest.mark.parametrize(
     "step",
     [StandardScaler(), PCA(n_components=40, random_state=0)],

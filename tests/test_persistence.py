@@ -157,11 +157,15 @@ def test_unfitted_estimators_round_trip(tmp_path):
 
 
 def test_new_fitted_attributes_round_trip_generically(classifier, tmp_path):
-    """Attributes this module does not know of (added by later features)."""
+    """Attributes this module does not know of (added by later features).
+
+    The classifier's own fields are checked against its training record at
+    load (tests/test_persistence_fuzz.py), so the values are new ones.
+    """
     clf = _copy(classifier)
-    clf.loss_curve_ = [0.5, 0.25, 0.125]
-    clf.validation_scores_ = [0.9, float("nan"), float("inf")]
-    clf.best_validation_score_ = np.float64(0.97)
+    clf.curve_ = [0.5, 0.25, 0.125]
+    clf.scores_ = [0.9, float("nan"), float("inf")]
+    clf.best_score_ = np.float64(0.97)
     clf.best_epoch_ = np.int64(3)
     clf.converged_ = np.bool_(True)
     clf.stopped_early_ = None

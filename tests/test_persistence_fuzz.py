@@ -14,9 +14,11 @@ import json
 import math
 import os
 import struct
+import time
 import tracemalloc
 import warnings
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -35,6 +37,13 @@ from skmnist.persistence._archive import MANIFEST as _MANIFEST
 
 # Peak memory that loading a hostile file may take, whatever it claims.
 MEMORY_BOUND = 16 * 2**20
+# Time that refusing a file whose fields claim a large model may take. Such
+# files used to take 4.7 s (n_iter_ of 10**8) to 81 s (a 4096 x 4096
+# max-pool) to load; a refusal now reads no more than the file, in
+# milliseconds (a wide bound: the machines running the tests are shared).
+REFUSAL_SECONDS = 2.0
+# A classifier saved by skmnist 0.2 (format 1, without architecture_).
+LEGACY_FILE = Path(__file__).parent / "data" / "legacy_mlp_format1.skmnist"
 
 
 @pytest.fixture(scope="module")
@@ -689,3 +698,330 @@ def test_bounds_allow_the_models_save_writes(models, tmp_path):
         assert all(info.compress_type == zipfile.ZIP_STORED for info in arrays)
         depth = _archive._json_depth(json.dumps(_manifest(path)))
         assert depth < _archive._MAX_JSON_DEPTH / 4
+
+
+# -- fields that claim a large model (issue 17, points 8 to 10) -----------------
+
+
+def _refused_quickly(path, match):
+    """Load ``path``, which must raise a ValueError matching ``match``, quickly."""
+
+    def load():
+        with pytest.raises(ValueError, match=match) as info:
+            skmnist.load(path)
+        return info.value
+
+    start = time.perf_counter()
+    error, peak = _peak_memory(load)
+    seconds = time.perf_counter() - start
+    assert str(error).startswith(f"{path}: ")
+    assert seconds < REFUSAL_SECONDS and peak < MEMORY_BOUND, (seconds, peak)
+    return error
+
+
+@pytest.mark.parametrize("kind", ["classifier", "cnn", "legacy"])
+def test_an_edited_epoch_count_is_refused_in_bounded_memory(files, tmp_path, kind):
+    # Point 8: n_iter_ of 10**8 in a 20 KB file padded history_ to 10**8
+    # values (4.7 s, 2.5 GB). history_ holds exactly n_iter_ values a column
+    # (fit records one an epoch), and a file from skmnist 0.2, whose
+    # validation columns may be shorter, is padded only up to the length of
+    # its loss column, which the file holds.
+    source = LEGACY_FILE if kind == "legacy" else files[kind]
+    path = _edit_attribute(source, tmp_path / "epochs.skmnist", "n_iter_", 10**8)
+    _refused_quickly(path, r"history_\['\w+'\] holds \d values for n_iter_=100000000")
+
+
+def _column(attributes, name):
+    """The list of a ``history_`` column in a manifest's attributes."""
+    (values,) = [v for k, v in attributes["history_"]["__dict__"] if k == name]
+    return values
+
+
+def _drop_column(attributes, name):
+    columns = attributes["history_"]["__dict__"]
+    columns[:] = [[k, v] for k, v in columns if k != name]
+
+
+# name -> (edit of the classifier file's attributes, what the message says)
+TRAINING_RECORD_EDITS = {
+    "n_iter_ as a NumPy integer": (
+        lambda a: a.update(n_iter_={"__scalar__": "int64", "value": a["n_iter_"]}),
+        "n_iter_ is np.int64",
+    ),
+    "n_iter_ of True": (lambda a: a.update(n_iter_=True), "n_iter_ is True"),
+    "n_iter_ of 0": (lambda a: a.update(n_iter_=0), "n_iter_ is 0"),
+    "a column fit does not record": (
+        lambda a: a["history_"]["__dict__"].append(["lr", [0.1, 0.1]]),
+        "history_ has the columns",
+    ),
+    "no accuracy column": (
+        lambda a: _drop_column(a, "accuracy"),
+        "history_ has the columns",
+    ),
+    "val_loss without val_accuracy": (
+        lambda a: a["history_"]["__dict__"].append(["val_loss", [1.0, 1.0]]),
+        "history_ has the columns",
+    ),
+    "a column of another length": (
+        lambda a: _column(a, "loss").append(1.0),
+        r"history_\['loss'\] holds 3 values for n_iter_=2",
+    ),
+    # (10**5 values: a manifest of 10**6 is refused by its size first.)
+    "a hundred thousand values in a column": (
+        lambda a: _column(a, "accuracy").extend([0.5] * 10**5),
+        r"history_\['accuracy'\] holds 100002 values",
+    ),
+    "strings in a column": (
+        lambda a: _column(a, "loss").__setitem__(0, "1.0"),
+        "holds values that are not floats",
+    ),
+    "an accuracy above 1": (
+        lambda a: _column(a, "accuracy").__setitem__(0, 2.0),
+        r"outside \[0, 1\]",
+    ),
+    "loss_curve_ of other values": (
+        lambda a: a.update(loss_curve_=[x + 1 for x in a["loss_curve_"]]),
+        "loss_curve_ is not",
+    ),
+    "loss_curve_ of a hundred thousand values": (
+        lambda a: a.update(loss_curve_=[1.0] * 10**5),
+        "loss_curve_ is not",
+    ),
+    "validation scores without validation": (
+        lambda a: a.update(validation_scores_=[0.5, 0.5]),
+        "validation_scores_ is not",
+    ),
+    "best_loss_ of no epoch": (lambda a: a.update(best_loss_=0.0), "best_loss_"),
+    "best_loss_ of NaN": (
+        lambda a: a.update(best_loss_={"__float__": "nan"}),
+        "best_loss_",
+    ),
+    "best_validation_score_ without validation": (
+        lambda a: a.update(best_validation_score_=0.5),
+        "best_validation_score_",
+    ),
+    "n_features_in_ as a NumPy integer": (
+        lambda a: a.update(
+            n_features_in_={"__scalar__": "int64", "value": a["n_features_in_"]}
+        ),
+        "n_features_in_ is np.int64",
+    ),
+    "feature names of another length": (
+        lambda a: a.update(feature_names_in_={"__object_array__": ["a"], "shape": [1]}),
+        "feature_names_in_ is not",
+    ),
+    "classes_ out of order": (
+        lambda a: a.update(
+            classes_={"__object_array__": list(range(9, -1, -1)), "shape": [10]}
+        ),
+        "classes_ does not hold two or more distinct labels in order",
+    ),
+}
+
+
+@pytest.mark.parametrize("edit", sorted(TRAINING_RECORD_EDITS))
+def test_a_training_record_fit_could_not_write_is_refused(files, tmp_path, edit):
+    # Point 8: every fitted field is bounded by the network or by the
+    # values the file holds, and refused, naming it, when no fit writes it.
+    change, match = TRAINING_RECORD_EDITS[edit]
+    manifest = _manifest(files["classifier"])
+    change(manifest["model"]["attributes"])
+    path = _with_manifest(files["classifier"], tmp_path / "record.skmnist", manifest)
+    _refused_quickly(path, match)
+
+
+def test_a_legacy_record_with_short_validation_columns_is_brought_up_to_date(
+    tmp_path,
+):
+    # skmnist 0.2 recorded validation columns for its early-stopping fits
+    # only, validation_scores_ for the last one, and best_loss_ None: the
+    # columns are padded to n_iter_ and validation_scores_ becomes the
+    # column, as fit writes them now.
+    manifest = _manifest(LEGACY_FILE)
+    attributes = manifest["model"]["attributes"]
+    assert "architecture_" not in attributes and attributes["n_iter_"] == 3
+    attributes["history_"]["__dict__"] += [["val_loss", [0.9]], ["val_accuracy", [0.5]]]
+    attributes.update(validation_scores_=[0.5], best_validation_score_=0.5)
+    attributes["best_loss_"] = None
+    path = _with_manifest(LEGACY_FILE, tmp_path / "legacy.skmnist", manifest)
+    clf = skmnist.load(path)
+    assert [len(v) for v in clf.history_.values()] == [3] * 4
+    assert np.isnan(clf.history_["val_accuracy"][:2]).all()
+    assert clf.validation_scores_[2] == 0.5 and len(clf.validation_scores_) == 3
+    assert clf.best_loss_ == min(clf.loss_curve_)
+    # Padded up to the loss column's length only: never to a claimed n_iter_.
+    attributes["n_iter_"] = 10**8
+    path = _with_manifest(LEGACY_FILE, tmp_path / "legacy.skmnist", manifest)
+    _refused_quickly(path, "holds 3 values for n_iter_=100000000")
+
+
+def _layer(**config):
+    return {"__dict__": [[key, value] for key, value in config.items()]}
+
+
+def _crafted_network(source, path, n_features, layers, weights):
+    """``source``, a ConvNet's file, with another network and its weights.
+
+    ``layers`` are ``architecture_``'s entries (the softmax layer for the 10
+    classes last) and ``weights`` the ``(coef, intercept)`` arrays of its
+    weighted layers; the file is otherwise the ConvNet's.
+    """
+    members = _members(source)
+    manifest = json.loads(members[_MANIFEST])
+    attributes = manifest["model"]["attributes"]
+    attributes["n_features_in_"] = n_features
+    attributes["architecture_"] = layers
+    for position, name in enumerate(("coefs_", "intercepts_")):
+        attributes[name] = []
+        for i, pair in enumerate(weights):
+            # Members are numbered: past the ConvNet's own, left in place.
+            member = f"arrays/{900_000 + 2 * i + position}.npy"
+            members[member] = _npy(np.asarray(pair[position], dtype=np.float64))
+            attributes[name].append({"__ndarray__": member})
+    members[_MANIFEST] = json.dumps(manifest).encode()
+    return _write(path, members.items())
+
+
+def _zeros(*shape):
+    return np.zeros(shape)
+
+
+def _int64(value):
+    return {"__scalar__": "int64", "value": value}
+
+
+# name -> (n_features_in_, architecture_, weights), each refused by the cost
+# of its network (point 10 of issue 17, with each one's former cost).
+COSTLY_NETWORKS = {
+    # 81 s to load: a 4096 x 4096 max-pool over a framed 8 x 8 image.
+    "a 4096 x 4096 max-pool": (
+        64,
+        [
+            _layer(kind="image", side=8, padding=2044),
+            _layer(kind="max_pool2d", pool_size=[4096, 4096], strides=[4096, 4096]),
+            _layer(kind="flatten"),
+            _layer(kind="dense", units=10, activation="softmax"),
+        ],
+        [(_zeros(1, 10), _zeros(10))],
+    ),
+    "overlapping 1000 x 1000 max-pool windows": (
+        64,
+        [
+            _layer(kind="image", side=8, padding=1000),
+            _layer(kind="max_pool2d", pool_size=[1000, 1000], strides=[1, 1]),
+            _layer(kind="flatten"),
+            _layer(kind="dense", units=10, activation="softmax"),
+        ],
+        [(_zeros(1, 10), _zeros(10))],
+    ),
+    # 1.2 GB to load, 3.3 GB to predict 3 rows: a 1 x 1 convolution to 1024
+    # channels into a 14 x 14 one (its unfolded windows).
+    "a wide 1 x 1 convolution into a 14 x 14 one": (
+        784,
+        [
+            _layer(kind="image", side=28, padding=0),
+            _layer(
+                kind="conv2d",
+                filters=1024,
+                kernel_size=[1, 1],
+                strides=[1, 1],
+                padding="valid",
+                activation="relu",
+            ),
+            _layer(
+                kind="conv2d",
+                filters=1,
+                kernel_size=[14, 14],
+                strides=[1, 1],
+                padding="valid",
+                activation="relu",
+            ),
+            _layer(kind="flatten"),
+            _layer(kind="dense", units=10, activation="softmax"),
+        ],
+        [
+            (_zeros(1, 1, 1, 1024), _zeros(1024)),
+            (_zeros(14, 14, 1024, 1), _zeros(1)),
+            (_zeros(15 * 15, 10), _zeros(10)),
+        ],
+    ),
+    # 5.5 s and 1.3 GB: sizes written as NumPy integers, which a check of
+    # Python ints let through.
+    "sizes as NumPy integers": (
+        64,
+        [
+            _layer(kind="image", side=_int64(8), padding=_int64(3000)),
+            _layer(kind="flatten"),
+            _layer(kind="dense", units=_int64(10), activation="softmax"),
+        ],
+        [(_zeros(1, 10), _zeros(10))],  # refused before its shape is checked
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(COSTLY_NETWORKS))
+def test_networks_beyond_the_load_budget_are_refused_quickly(files, tmp_path, name):
+    n_features, layers, weights = COSTLY_NETWORKS[name]
+    path = _crafted_network(
+        files["cnn"], tmp_path / "costly.skmnist", n_features, layers, weights
+    )
+    _refused_quickly(path, "multiply-adds and holds")
+
+
+def test_a_crafted_network_within_the_budget_loads_in_plain_ints(files, tmp_path):
+    # The crafting above makes working files: within the budget, NumPy
+    # integers in the layers load, as the Python ints fit writes.
+    layers = [
+        _layer(kind="image", side=_int64(8), padding=_int64(2)),
+        _layer(kind="max_pool2d", pool_size=[_int64(3), 3], strides=None),
+        _layer(kind="flatten"),
+        _layer(kind="dense", units=_int64(10), activation="softmax"),
+    ]
+    path = _crafted_network(
+        files["cnn"],
+        tmp_path / "small.skmnist",
+        64,
+        layers,
+        [(_zeros(16, 10), _zeros(10))],
+    )
+    assert _outcome(path, np.zeros((3, 64))) == "loaded"
+    clf = skmnist.load(path)
+    assert clf.architecture_[1] == {
+        "kind": "max_pool2d",
+        "pool_size": [3, 3],
+        "strides": [3, 3],
+    }
+    sizes = [clf.architecture_[0]["side"], clf.architecture_[-1]["units"]]
+    assert [type(size) for size in sizes] == [int, int]
+
+
+def test_a_softmax_before_a_max_pool_predicts_as_keras_and_onnx(
+    files, digits, tmp_path
+):
+    # Point 9: a ConvNet whose convolution has a softmax activation before
+    # its max-pool. Prediction pooled first and activated after, valid for
+    # monotone element-wise activations only: NumPy differed from to_keras()
+    # by 0.25 and from ONNX by 0.71. Only monotone activations are deferred.
+    pytest.importorskip("onnxruntime")
+    import onnxruntime
+
+    manifest = _manifest(files["cnn"])
+    for layer in manifest["model"]["attributes"]["architecture_"]:
+        if ["kind", "conv2d"] in layer["__dict__"]:
+            layer["__dict__"] = [
+                [k, "softmax" if k == "activation" else v] for k, v in layer["__dict__"]
+            ]
+    path = _with_manifest(files["cnn"], tmp_path / "softmax.skmnist", manifest)
+    clf = skmnist.load(path)
+    assert clf.architecture_[2]["activation"] == "softmax"
+    X = (digits[0][:100] / 16).astype(np.float32)
+    proba = clf.predict_proba(X)
+    keras_proba = clf.to_keras().predict(X, verbose=0)
+    onnx = skmnist.to_onnx(clf, X=X, options={"zipmap": False})
+    session = onnxruntime.InferenceSession(onnx.SerializeToString())
+    (name,) = [i.name for i in session.get_inputs()]
+    _, onnx_proba = session.run(None, {name: X})
+    np.testing.assert_allclose(proba, keras_proba, atol=1e-5)
+    np.testing.assert_allclose(proba, onnx_proba, atol=1e-5)
+    # And it is a different network from the ReLU one it was edited from.
+    assert np.abs(proba - skmnist.load(files["cnn"]).predict_proba(X)).max() > 1e-3

@@ -599,3 +599,26 @@ def test_interrupted_call_after_an_optimizer_change(network, monkeypatch):
         clf.partial_fit(X, Y)
     monkeypatch.undo()
     assert state_of(clf) == before
+
+
+@pytest.mark.parametrize("how", ["fit", "warm start", "partial_fit"])
+@pytest.mark.parametrize("network", sorted(NETWORKS))
+def test_a_diverging_call_leaves_the_fitted_model_as_it_was(network, how):
+    # Issue 17 point 2: a call whose training diverges raises, as
+    # MLPClassifier does ("non-finite parameter weights"), and is undone:
+    # every attribute, the training state, the generator and the live Keras
+    # model bitwise. (Not a rule of the state machines above: from some
+    # states a step of 1e30 only kills the ReLUs, leaving huge finite
+    # weights, which no check can call diverged.)
+    clf = NETWORKS[network]().fit(X, Y)
+    params, before = clf.get_params(), state_of(clf)
+    proba = clf.predict_proba(X_TEST)
+    clf.set_params(optimizer="sgd", learning_rate=1e30, batch_size=32, epochs=2)
+    with pytest.raises(ValueError, match="non-finite parameter weights"):
+        if how == "partial_fit":
+            clf.partial_fit(X, Y)
+        else:
+            clf.set_params(warm_start=how == "warm start").fit(X, Y)
+    clf.set_params(**params)
+    assert state_of(clf) == before
+    np.testing.assert_array_equal(clf.predict_proba(X_TEST), proba)

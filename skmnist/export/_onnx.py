@@ -93,12 +93,57 @@ def register():
             calculate_linear_classifier_output_shapes,
             _convert_classifier,
             options=CLASSIFIER_OPTIONS,
+            parser=_parse_classifier,
         )
     skl2onnx.update_registered_converter(
         MNISTPreprocessor,
         "SkmnistMNISTPreprocessor",
         _preprocessor_shape,
         _convert_preprocessor,
+    )
+
+
+def _parse_classifier(scope, model, inputs, custom_parsers=None):
+    """skl2onnx's classifier parser, with a ZipMap that onnxruntime accepts.
+
+    ONNX's ZipMap takes float32 probabilities only, and skl2onnx's default
+    parser hands it the input's precision, so a double input with the default
+    ``zipmap=True`` would make a graph that onnxruntime refuses to load (it
+    does so for skl2onnx's own ``MLPClassifier`` too). Here the network still
+    computes in double and its label comes from the double probabilities; only
+    the copy that ZipMap maps to the classes is cast to float32, as skl2onnx's
+    tree classifiers do for double input. Every other case (no ZipMap,
+    ``"columns"``, float input) is skl2onnx's own parser.
+    """
+    from skl2onnx._parse import (
+        _apply_zipmap,
+        _parse_sklearn_classifier,
+        _parse_sklearn_simple_model,
+    )
+    from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType
+
+    options = scope.get_options(model, {"zipmap": True})
+    zipmap = options["zipmap"]
+    plain_zipmap = not (isinstance(zipmap, bool) and not zipmap) and zipmap != "columns"
+    if (
+        not plain_zipmap
+        or options.get("output_class_labels", False)  # skl2onnx refuses it
+        or not isinstance(inputs[0].type, DoubleTensorType)
+    ):
+        return _parse_sklearn_classifier(
+            scope, model, inputs, custom_parsers=custom_parsers
+        )
+    label, probabilities = _parse_sklearn_simple_model(
+        scope, model, inputs, custom_parsers=custom_parsers
+    )
+    cast = scope.declare_local_operator("SklearnCast")
+    cast.inputs.append(probabilities)
+    float_probabilities = scope.declare_local_variable(
+        "probabilities_float", FloatTensorType()
+    )
+    cast.outputs.append(float_probabilities)
+    return _apply_zipmap(
+        zipmap, scope, model, FloatTensorType(), [label, float_probabilities]
     )
 
 
@@ -112,8 +157,12 @@ def to_onnx(model, path=None, *, X=None, options=None, target_opset=None):
     of ``{class: probability}`` maps, ZipMap); with
     ``options={"zipmap": False}``, ``label`` and ``probabilities`` (an
     ``(n, n_classes)`` tensor). Tools written for skl2onnx models read it
-    unchanged. It does not check its input the way the estimators do: pixel
-    values outside [0, 255] are scaled like any others.
+    unchanged. For float64 input the graph computes in float64 and its labels
+    come from the float64 probabilities; the ZipMap's values are float32,
+    the only precision ONNX's ZipMap takes (``zipmap=False`` or
+    ``"columns"`` give float64 probabilities). It does not check its input
+    the way the estimators do: pixel values outside [0, 255] are scaled like
+    any others.
 
     Needs the ``onnx`` extra (skl2onnx, onnx; onnxruntime to run the
     result).

@@ -24,7 +24,12 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils import check_random_state, compute_sample_weight
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import (
+    Interval,
+    InvalidParameterError,
+    Options,
+    StrOptions,
+)
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
     _check_sample_weight,
@@ -61,12 +66,17 @@ class BaseNetworkClassifier(
         "shuffle": ["boolean"],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        # scikit-learn's MLP: np.inf never stops on the no-improvement rule.
+        "n_iter_no_change": [
+            Interval(Integral, 1, None, closed="left"),
+            Options(Real, {np.inf}),
+        ],
         "tol": [Interval(Real, 0, None, closed="left")],
         "class_weight": [dict, StrOptions({"balanced"}), None],
         "warm_start": ["boolean"],
         "random_state": ["random_state"],
-        "verbose": [Interval(Integral, 0, 2, closed="both")],
+        # Any non-negative integer, as in scikit-learn; above 2 is as 2.
+        "verbose": ["verbose"],
     }
 
     # The Keras model's name, as summary() shows it.
@@ -309,8 +319,11 @@ class BaseNetworkClassifier(
             self, X, y, reset=not continuing, dtype=(np.float32, np.float64)
         )
         check_classification_targets(y)
+        _check_float32_range(X)
         weights = self._combined_weights(X, y, sample_weight)
         classes_ = self._checked_classes(y, classes, incremental, continuing)
+        if self.early_stopping:
+            self._check_validation_split(y)
         architecture = self._architecture(X.shape[1], len(classes_))
         if continuing and architecture != self.architecture_:
             raise ValueError(
@@ -356,11 +369,14 @@ class BaseNetworkClassifier(
         history = self._train(
             trainer, X, y, weights, call["incremental"], validation_data, stopping
         )
-        self._record(history, stopping)
-        if self._best_weights is not None:
+        restored = self._best_weights is not None
+        if restored:
             trainer.set_weights(*self._best_weights)
+        coefs, intercepts = trainer.weights()
+        self._check_converged(history, coefs, intercepts, restored)
+        self._record(history, stopping)
         del self._best_weights, self._best_score
-        self.coefs_, self.intercepts_ = trainer.weights()
+        self.coefs_, self.intercepts_ = coefs, intercepts
 
     def _initialize(self, architecture):
         """A new network with new weights, and no training recorded yet."""
@@ -394,7 +410,7 @@ class BaseNetworkClassifier(
             shuffle=self.shuffle,
             seed=draw_seed(self._rng),
             epochs=1 if incremental else self.epochs,
-            verbose=self.verbose,
+            verbose=min(int(self.verbose), 2),  # Keras knows 0, 1 and 2
             learning_rate=learning_rate,
             validation_data=validation_data,
             on_epoch_end=lambda logs: self._after_epoch(logs, trainer, stopping),
@@ -408,13 +424,21 @@ class BaseNetworkClassifier(
         epochs in a row. With early stopping the score is this call's
         validation accuracy, and the best epoch's weights are kept to restore;
         otherwise it is the training loss against the lowest seen so far.
+        An epoch whose loss is not finite stops training: its weights are
+        NaN or about to be, and never become finite again
+        (:meth:`_check_converged` then raises, unless early stopping kept a
+        finite epoch); such an epoch never counts as the best.
         """
+        if not all(math.isfinite(value) for value in logs.values()):
+            return True
         if stopping:
             score = float(logs["val_accuracy"])
             improved = score >= self._best_score + self.tol
             if score > self._best_score:
-                self._best_score = score
-                self._best_weights = trainer.weights()
+                weights = trainer.weights()
+                if _all_finite(weights):
+                    self._best_score = score
+                    self._best_weights = weights
         else:
             loss = float(logs["loss"])
             improved = loss <= self.best_loss_ - self.tol
@@ -430,6 +454,36 @@ class BaseNetworkClassifier(
         # stands after each epoch, and may stop training.
         return callbacks.epoch_end(self, weights_now, stopping=stop) or stop
 
+    def _check_converged(self, history, coefs, intercepts, restored):
+        """Raise ``ValueError`` for a call that left weights that are not finite.
+
+        As scikit-learn's MLP does ("Solver produced non-finite parameter
+        weights"); ``_fit`` then puts the estimator back as it was.
+        """
+        diverged = next(
+            (
+                epoch
+                for epoch, values in enumerate(zip(*history.values(), strict=True))
+                if not all(math.isfinite(value) for value in values)
+            ),
+            None,
+        )
+        if (diverged is None or restored) and _all_finite((coefs, intercepts)):
+            return
+        when = (
+            "after training"
+            if diverged is None
+            else f"from epoch {diverged + 1} of this call (its loss is "
+            f"{history['loss'][diverged]})"
+        )
+        raise ValueError(
+            f"Training produced non-finite parameter weights {when}: "
+            f"optimizer={self.optimizer!r} with learning_rate={self.learning_rate!r} "
+            "diverges on this data. Lower learning_rate, or scale X (pixels to "
+            "[0, 1], as MNISTPreprocessor does). The estimator is left as it was "
+            "before this call."
+        )
+
     def _record(self, history, stopping):
         """Append a call's epochs to the history and the attributes derived from it.
 
@@ -444,7 +498,8 @@ class BaseNetworkClassifier(
             old.extend(history.get(key, [math.nan] * n_new))
         self.n_iter_ += n_new
         self.loss_curve_ = list(self.history_["loss"])
-        self.best_loss_ = float(min(self.loss_curve_))
+        # The last epoch may have diverged where early stopping kept a finite one.
+        self.best_loss_ = _finite_min(self.loss_curve_)
         has_validation = "val_accuracy" in self.history_
         self.validation_scores_ = (
             list(self.history_["val_accuracy"]) if has_validation else None
@@ -452,6 +507,20 @@ class BaseNetworkClassifier(
         self.best_validation_score_ = self._best_score if stopping else None
 
     # -- validation ---------------------------------------------------------
+
+    def _validate_params(self):
+        super()._validate_params()
+        # The declarative constraint takes any positive real, infinity and
+        # integers past float's range included: not steps Keras can take.
+        try:
+            finite = math.isfinite(float(self.learning_rate))
+        except OverflowError:
+            finite = False
+        if not finite:
+            raise InvalidParameterError(
+                f"The 'learning_rate' parameter of {type(self).__name__} must be "
+                f"a finite number > 0. Got {self.learning_rate!r:.60} instead."
+            )
 
     def _validate_class_weight(self):
         if not isinstance(self.class_weight, dict):
@@ -482,16 +551,17 @@ class BaseNetworkClassifier(
             expected = self.classes_
         else:
             expected = np.unique(classes) if classes is not None else seen
+        if not incremental and continuing and not np.array_equal(seen, expected):
+            raise ValueError(
+                "warm_start can only continue training when y has the same "
+                f"classes as before: {expected.tolist()!r}, got {seen.tolist()!r}. "
+                "Set warm_start=False to train a new network on these classes."
+            )
         unknown = np.setdiff1d(seen, expected)
         if len(unknown):
             raise ValueError(
                 f"y contains labels {unknown.tolist()!r} that are not in "
                 f"classes {expected.tolist()!r}."
-            )
-        if not incremental and continuing and len(seen) != len(expected):
-            raise ValueError(
-                "warm_start can only continue training when y has the same "
-                f"classes as before: {expected.tolist()!r}, got {seen.tolist()!r}."
             )
         if len(expected) < 2:
             raise ValueError(
@@ -518,6 +588,41 @@ class BaseNetworkClassifier(
                 "the weights of sample_weight times class_weight are zero."
             )
         return weights
+
+    def _check_validation_split(self, y):
+        """Refuse data too small for early stopping's stratified split.
+
+        The split holds out ``ceil(validation_fraction * n)`` samples, with at
+        least one of each class on either side; scikit-learn's splitter would
+        say so in terms of its own ``test_size``.
+        """
+        labels, counts = np.unique(y, return_counts=True)
+        n, k, fraction = len(y), len(labels), self.validation_fraction
+        if counts.min() < 2:
+            raise ValueError(
+                f"early_stopping=True holds out validation_fraction={fraction} of "
+                "the samples, stratified by class, which needs at least 2 samples "
+                f"of every class: the least populated class in y, "
+                f"{labels[np.argmin(counts)].item()!r}, has only 1 member. Pass "
+                "more samples of it, or set early_stopping=False."
+            )
+        n_val = math.ceil(fraction * n)
+        enough = "" if n >= 2 * k else f" (and at least {2 * k} samples)"
+        if n_val < k:
+            raise ValueError(
+                f"The validation set is too small: validation_fraction={fraction} "
+                f"of {n} samples holds out {n_val}, fewer than the {k} classes "
+                "(early stopping holds out at least one sample of each). Increase "
+                f"validation_fraction to at least {math.ceil(1000 * k / n) / 1000:g}"
+                f"{enough}, pass more "
+                "samples, or set early_stopping=False."
+            )
+        if n - n_val < k:
+            raise ValueError(
+                f"validation_fraction={fraction} of {n} samples leaves {n - n_val} "
+                f"to train on, fewer than the {k} classes. Lower "
+                f"validation_fraction{enough}, or set early_stopping=False."
+            )
 
     def _hold_out(self, X, y_encoded, weights):
         """Split off the stratified validation set used for early stopping."""
@@ -605,48 +710,132 @@ class BaseNetworkClassifier(
         """Raise ``ValueError`` unless the fitted attributes make a working model.
 
         :func:`skmnist.load` calls it on every loaded classifier, so that a
-        damaged or crafted file fails there, not later in ``predict``.
+        damaged or crafted file fails there, not later in ``predict``. Every
+        fitted attribute is bounded by the network or by the file itself:
+        ``n_features_in_`` and ``architecture_`` by the cost a loaded network
+        may have, ``classes_`` by the output layer, the weights by the
+        architecture, and the training record (``n_iter_``, ``history_``,
+        ``loss_curve_``, ``validation_scores_``, the ``best_*`` values) by
+        the values of ``history_`` the file holds. Nothing is allocated by
+        what a field claims.
         """
         if not self._is_trained():
             return
         self._upgrade_fitted_state()
         try:
             n_features, classes = self.n_features_in_, self.classes_
-            if (
-                isinstance(n_features, bool)
-                or not isinstance(n_features, Integral)
-                or n_features < 1
-            ):
-                raise ValueError(f"n_features_in_ is {n_features!r}")
+            if type(n_features) is not int or n_features < 1:
+                raise ValueError(
+                    f"n_features_in_ is {_short(n_features)}, not a positive int"
+                )
+            _check_feature_names(getattr(self, "feature_names_in_", None), n_features)
             if not isinstance(classes, np.ndarray) or classes.ndim != 1:
                 raise ValueError("classes_ is not a 1-D array")
             if any(_is_nan(label) for label in classes.tolist()):
                 raise ValueError("classes_ holds NaN, which no fit gives")
-            if len(classes) < 2 or len(np.unique(classes)) != len(classes):
-                raise ValueError("classes_ does not hold two or more distinct labels")
-            network = Architecture(self.architecture_, int(n_features))
+            if len(classes) < 2 or not _is_sorted_and_distinct(classes):
+                raise ValueError(
+                    "classes_ does not hold two or more distinct labels in order"
+                )
+            network = Architecture(self.architecture_, n_features)
             network.check_budget()
             network.check_weights(self.coefs_, self.intercepts_, len(classes))
+            self._check_training_record()
         except AttributeError as exc:
             raise ValueError(f"a fitted attribute is missing ({exc})") from None
+
+    def _check_training_record(self):
+        """Raise ``ValueError`` unless the record of training is one fit writes.
+
+        ``history_`` holds one value per epoch, ``n_iter_`` of them, under
+        Keras's names; ``loss_curve_`` and ``validation_scores_`` are copies
+        of its columns, ``best_loss_`` the lowest finite loss and
+        ``best_validation_score_`` one of the validation scores.
+        """
+        n_iter, history = self.n_iter_, self.history_
+        if type(n_iter) is not int or n_iter < 1:
+            raise ValueError(f"n_iter_ is {_short(n_iter)}, not a positive int")
+        if type(history) is not dict or not all(type(k) is str for k in history):
+            raise ValueError("history_ is not a dict of names to lists")
+        keys = set(history)
+        validation = {"val_loss", "val_accuracy"}
+        if not ({"loss", "accuracy"} <= keys <= {"loss", "accuracy", *validation}) or (
+            keys & validation and not validation <= keys
+        ):
+            raise ValueError(
+                f"history_ has the columns {sorted(keys)}; fit records loss and "
+                "accuracy, and val_loss and val_accuracy with early stopping"
+            )
+        for key, values in history.items():
+            if type(values) is not list or len(values) != n_iter:
+                length = len(values) if type(values) is list else _short(values)
+                raise ValueError(
+                    f"history_[{key!r}] holds {length} values for n_iter_={n_iter} "
+                    "epochs (fit records one an epoch)"
+                )
+            if not all(_is_number(v) for v in values):
+                raise ValueError(f"history_[{key!r}] holds values that are not floats")
+            if key.endswith("accuracy") and not all(
+                0 <= v <= 1 for v in values if not math.isnan(v)
+            ):
+                raise ValueError(f"history_[{key!r}] holds values outside [0, 1]")
+        if not _same_values(self.loss_curve_, history["loss"]):
+            raise ValueError("loss_curve_ is not history_['loss']")
+        scores = self.validation_scores_
+        if not (
+            scores is None
+            if "val_accuracy" not in history
+            else _same_values(scores, history["val_accuracy"])
+        ):
+            raise ValueError("validation_scores_ is not history_['val_accuracy']")
+        best = self.best_loss_
+        if not (_is_number(best) and best == _finite_min(history["loss"])):
+            raise ValueError(f"best_loss_ {_short(best)} is not the lowest loss")
+        best = self.best_validation_score_
+        if best is not None and not (
+            _is_number(best)
+            and "val_accuracy" in history
+            and any(best == v for v in history["val_accuracy"])
+        ):
+            raise ValueError(
+                f"best_validation_score_ {_short(best)} is none of the validation "
+                "scores"
+            )
 
     def _upgrade_fitted_state(self):
         """Bring fitted attributes saved by an older skmnist up to date.
 
-        Before 0.3, an early-stopping fit left ``best_loss_`` None, and the
-        validation columns of ``history_`` could be shorter than ``n_iter_``.
+        Before 0.3, an early-stopping fit left ``best_loss_`` None,
+        ``validation_scores_`` held the last early-stopping fit's scores only,
+        and the validation columns of ``history_`` could be shorter than
+        ``n_iter_``. They are padded only while ``history_["loss"]`` holds
+        ``n_iter_`` values, as every version wrote it: what a file claims
+        never sizes what is allocated.
         """
-        if getattr(self, "best_loss_", None) is None and getattr(
-            self, "loss_curve_", None
-        ):
-            self.best_loss_ = float(min(self.loss_curve_))
         history = getattr(self, "history_", None)
-        if isinstance(history, dict) and isinstance(
-            getattr(self, "n_iter_", None), int
+        n_iter = getattr(self, "n_iter_", None)
+        if (
+            type(history) is dict
+            and type(n_iter) is int
+            and type(history.get("loss")) is list
+            and len(history["loss"]) == n_iter
         ):
             for values in history.values():
-                if isinstance(values, list) and len(values) < self.n_iter_:
-                    values[:0] = [math.nan] * (self.n_iter_ - len(values))
+                if type(values) is list and len(values) < n_iter:
+                    values[:0] = [math.nan] * (n_iter - len(values))
+            scores = getattr(self, "validation_scores_", None)
+            column = history.get("val_accuracy")
+            if (
+                type(scores) is list
+                and type(column) is list
+                and len(scores) < len(column)
+                and _same_values(scores, column[len(column) - len(scores) :])
+            ):
+                self.validation_scores_ = list(column)
+        loss_curve = getattr(self, "loss_curve_", None)
+        if getattr(self, "best_loss_", None) is None and type(loss_curve) is list:
+            if all(_is_number(v) for v in loss_curve):
+                self.best_loss_ = _finite_min(loss_curve)
         # Files from before 0.3 leave out parameters that layers gained since
         # (a convolution's strides and padding): written out in full, as
         # fit writes them, so that continuing compares like with like.
@@ -732,19 +921,141 @@ class BaseNetworkClassifier(
         # The Keras model is TensorFlow state that pickles slowly and needs
         # TensorFlow to load; the weights, the optimizer and random layers'
         # state and the random generator are plain arrays that rebuild it on
-        # demand.
-        # A copy: object.__getstate__ gives the instance's own __dict__, which
-        # pickling (or copy.copy, as scikit-learn's callbacks use) must leave be.
+        # demand. A copy: object.__getstate__ gives the instance's own
+        # __dict__, which pickling (or copy.copy, as scikit-learn's callbacks
+        # use) must leave be, its trainer included.
         state = dict(super().__getstate__())
         trainer = state.pop("_keras_trainer", None)
         if trainer is not None:
             state["_training_state"] = trainer.state()
         return state
 
+    def __copy__(self):
+        """A shallow copy that no later call on either estimator affects.
+
+        The parameters (and scikit-learn's callbacks) are shared, as in any
+        shallow copy. The fitted state is not: the copy has its own
+        ``history_`` and other lists and dicts, its own random generator and
+        training state, and builds its own Keras network when it trains;
+        only the fitted arrays (``coefs_``, ``classes_``...) are shared,
+        which skmnist never changes in place (every call assigns new ones).
+        So ``copy.copy(est).partial_fit(...)`` leaves ``est`` as it was, as
+        a deep copy would, without copying the weights.
+        """
+        other = type(self).__new__(type(self))
+        shared = {*self.get_params(deep=False), *_SHARED_BY_COPIES}
+        state = self.__getstate__()  # the trainer as its state: never shared
+        other.__dict__.update(
+            {
+                name: value if name in shared else _independent(value)
+                for name, value in state.items()
+            }
+        )
+        return other
+
     def __setstate__(self, state):
         super().__setstate__(state)
         if self._is_trained():
             self._upgrade_fitted_state()
+
+
+# What a shallow copy shares besides the parameters: scikit-learn's callbacks
+# (set_callbacks) and a running fit's tasks, which scikit-learn shares between
+# an estimator and its clones, and copies to hand a callback the fitted
+# estimator at each epoch.
+_SHARED_BY_COPIES = (
+    "_skl_callbacks",
+    "_skl_callbacks_to_teardown",
+    "_callback_fit_tasks",
+)
+
+# The largest magnitude training can take: the network trains in float32.
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _check_float32_range(X):
+    """Refuse float64 ``X`` with values beyond float32's range.
+
+    Training casts the rows to float32, where such values become infinite
+    and the weights NaN; scikit-learn's MLP, training in float64, finds out
+    only after fitting ("Solver produced non-finite parameter weights").
+    """
+    if X.dtype != np.float64 or X.size == 0:
+        return
+    largest = max(-float(X.min()), float(X.max()))  # two passes, no copy of X
+    if largest > _FLOAT32_MAX:
+        raise ValueError(
+            f"X holds values as large as {largest:.3g} in magnitude, beyond the "
+            f"{_FLOAT32_MAX:.3g} of float32, the precision the network trains "
+            "in. Scale X first (pixels to [0, 1], as MNISTPreprocessor does, or "
+            "sklearn.preprocessing.StandardScaler)."
+        )
+
+
+def _independent(value):
+    """``value`` with its own containers and generators; arrays are shared."""
+    if isinstance(value, np.ndarray):
+        return value
+    if isinstance(value, list):
+        return [_independent(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _independent(item) for key, item in value.items()}
+    return copy.deepcopy(value)
+
+
+def _all_finite(weights):
+    """Whether ``(coefs, intercepts)`` holds only finite values."""
+    return all(np.isfinite(array).all() for arrays in weights for array in arrays)
+
+
+def _finite_min(values):
+    return float(min((v for v in values if math.isfinite(v)), default=math.inf))
+
+
+def _is_number(value):
+    """A float as training records them (NumPy's float64 is one)."""
+    return isinstance(value, float)
+
+
+def _same_values(values, expected):
+    """Whether ``values`` is a list of the same floats as ``expected``, NaN as NaN."""
+    return (
+        type(values) is list
+        and len(values) == len(expected)
+        and all(
+            _is_number(a)
+            and _is_number(b)
+            and (a == b or (math.isnan(a) and math.isnan(b)))
+            for a, b in zip(values, expected, strict=True)
+        )
+    )
+
+
+def _is_sorted_and_distinct(classes):
+    """Whether ``classes`` is as ``np.unique`` makes it (``fit`` encodes by it)."""
+    try:
+        return np.array_equal(np.unique(classes), classes)
+    except TypeError:  # labels that do not compare, such as 1 and "a"
+        return False
+
+
+def _check_feature_names(names, n_features):
+    if names is None:
+        return
+    if not (
+        isinstance(names, np.ndarray)
+        and names.shape == (n_features,)
+        and names.dtype == object
+        and all(type(name) is str for name in names.tolist())
+    ):
+        raise ValueError(
+            f"feature_names_in_ is not an array of {n_features} names (strings)"
+        )
+
+
+def _short(value, limit=40):
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _is_nan(label):

@@ -10,9 +10,10 @@ expects of a fitted model:
   integer weights (``10**6`` each, say) scale the loss like any other
   weights, so that an epoch never costs more than that many passes;
 * rows are put in a canonical order, sorted by a hash of their content and
-  then by label, before the seeded shuffle; so the same rows (same values,
-  same dtype) in any order, or repeated rather than weighted, give the same
-  batches and the same model for a fixed ``random_state``. The only
+  then by label, before the seeded shuffle; so the same rows in any order,
+  or repeated rather than weighted, give the same batches and the same model
+  for a fixed ``random_state``. The hash is of the float32 values training
+  uses, so float64 data and its float32 copy train alike. The only
   exception is two different rows with the same label whose two 64-bit
   hashes both collide.
 
@@ -53,9 +54,13 @@ def training_rows(X, y, sample_weight):
 
 
 def _row_hashes(X, *, fold, chunk_rows=4096):
-    """A 64-bit hash of each row's bytes.
+    """A 64-bit hash of each row's values as float32, the precision training uses.
 
-    The hash is integer arithmetic on the values' bit patterns, exact and
+    Hashing the float32 values, not the input's, makes a float64 ``X`` and
+    its float32 copy (or rows that only differ below float32's precision,
+    which train as the same rows) hash alike; each chunk is cast on its own,
+    so no float32 copy of ``X`` is made. The hash is integer arithmetic on
+    the values' bit patterns, exact and
     free of BLAS, so it is the same whatever the row's position, the number
     of threads or the machine: a floating-point projection would round
     differently with the thread count and reorder near-ties. Without
@@ -65,14 +70,14 @@ def _row_hashes(X, *, fold, chunk_rows=4096):
     every value spreads over all 64 bits. Identical rows hash alike, and
     their order cannot matter.
     """
-    bits = np.ascontiguousarray(X).view(f"u{X.dtype.itemsize}")
     multipliers = np.random.RandomState(0).randint(
         1, 2**62, size=X.shape[1], dtype=np.int64
     ).astype(np.uint64) | np.uint64(1)
     keys = np.empty(len(X), dtype=np.uint64)
-    half = np.uint64(4 * X.dtype.itemsize)
+    half = np.uint64(16)  # half of a float32's 32 bits
     for start in range(0, len(X), chunk_rows):
-        block = bits[start : start + chunk_rows].astype(np.uint64)
+        values = np.ascontiguousarray(X[start : start + chunk_rows], np.float32)
+        block = values.view(np.uint32).astype(np.uint64)
         if fold:
             block ^= block >> half
         block *= multipliers  # uint64 arithmetic wraps: modulo 2**64

@@ -120,11 +120,18 @@ register_network(
 )
 register_network(
     "lenet5",
-    _network_of(lenet5, epochs=10, learning_rate_schedule="cosine"),
+    _network_of(
+        lenet5, epochs=10, learning_rate=0.003, learning_rate_schedule="cosine"
+    ),
     "LeNet-5 (NetworkClassifier)",
 )
 register_network(
     "resnet",
-    _network_of(residual_network, epochs=5, learning_rate_schedule="cosine"),
+    _network_of(
+        residual_network,
+        epochs=5,
+        learning_rate=0.003,
+        learning_rate_schedule="cosine",
+    ),
     "a small residual network with batch normalisation (NetworkClassifier)",
 )
