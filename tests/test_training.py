@@ -70,7 +70,10 @@ def test_the_training_loop_s_adam_matches_keras_adam(mnist_small):
         )
         for optimizers in (_keras.KERAS_OPTIMIZERS, STOCK_OPTIMIZERS)
     ]  # fmt: skip
-    assert type(trainers[1].model.optimizer) is keras.optimizers.Adam
+    stock = trainers[1].model.optimizer
+    assert isinstance(stock, keras.optimizers.Adam)  # (PyTorch's Keras subclasses it)
+    if BACKEND != "jax":  # JAX trains with Keras's own Adam, which XLA fuses
+        assert not isinstance(stock, type(trainers[0].model.optimizer))
     for trainer in trainers:
         trainer.train(
             X, y, None, np.arange(len(X)), batch_size=100, shuffle=True, seed=1,
