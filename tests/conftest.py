@@ -51,8 +51,24 @@ SLOW_TESTS = {
     "test_common.py::test_sklearn_compatible_estimator[MNISTMLPClassifier(": (
         "MLP checks"
     ),
+    "test_common.py::test_sklearn_compatible_estimator[NetworkClassifier(": (
+        "the checks of LeNet-5, the residual network and the user's network"
+    ),
     # The network contract and the call sequences on the ConvNet: the MLP's
-    # stay, and the ConvNet's own tests (test_cnn) too.
+    # stay, and the ConvNet's own tests (test_cnn) too. The other registered
+    # networks' contract: their layers' own tests (test_layers,
+    # test_architecture, test_network, test_user_network) stay.
+    "test_network_contract.py::*[lenet5*": "LeNet-5 fits",
+    "test_network_contract.py::*[resnet*": "residual network fits",
+    "test_network_contract.py::*[user_swish*": "the user's network's fits",
+    # The peers' expectations on the ConvNet and a NetworkClassifier: the
+    # MLP's stay.
+    "test_peers_sklearn.py::*[cnn*": "ConvNet fits",
+    "test_peers_sklearn.py::*[network*": "NetworkClassifier fits",
+    "test_peers_scikeras.py::*[cnn*": "ConvNet fits",
+    "test_peers_scikeras.py::*[network*": "NetworkClassifier fits",
+    "test_peers_skorch.py::*[cnn*": "ConvNet fits",
+    "test_peers_skorch.py::*[network*": "NetworkClassifier fits",
     "test_network_contract.py::*[cnn*": "ConvNet fits",
     "test_sequences.py::*[cnn*": "ConvNet fits",
     # Full MNIST, several epochs.
