@@ -166,7 +166,7 @@ def test_no_hidden_layers_is_softmax_regression(mnist_small):
         ({"activation": "softplus"}, "activation"),
         ({"optimizer": "adagrad"}, "optimizer"),
         ({"hidden_layer_sizes": "big"}, "hidden_layer_sizes"),
-        ({"verbose": 3}, "verbose"),
+        ({"verbose": -1}, "verbose"),
     ],
 )
 def test_bad_parameters_name_the_parameter(params, name):
