@@ -10,8 +10,6 @@ of 128 and scored on the 10,000 test images, are:
   (no dropout: scikit-learn's MLP has none);
 * ``scikeras``: scikeras's ``KerasClassifier`` around the same network, only
   when scikeras is installed (it is not a dependency);
-* ``prototype``: the phase-1 prototype of the backend-neutral loop
-  (``benchmarks/_backend_prototype``, now skmnist's own loop), by name only;
 * ``torch-examples``: PyTorch's own ``examples/mnist`` style loop (``torch.nn``
   layers, ``DataLoader``, ``torch.optim.Adam``, the same network, batches of
   128), the peer of the PyTorch backend; it uses no Keras.
@@ -26,9 +24,7 @@ With ``--network cnn``, the ConvNet:
   -> Dropout 0.5 -> Dense 10, Adam, batches of 128, 15 epochs,
   ``validation_split=0.1``);
 * ``keras-cnn``: skmnist's default ConvNet (its layers, random shifts and
-  cosine learning rate, 10 epochs) trained by Keras's ``model.fit``;
-* ``prototype-cnn``: the same network trained by the prototype loop (by name
-  only).
+  cosine learning rate, 10 epochs) trained by Keras's ``model.fit``.
 
 ``--backend {tensorflow,jax,torch}`` (one or more) sets ``KERAS_BACKEND`` for
 every contender, each backend in turn (TensorFlow by default), and the table
@@ -128,9 +124,6 @@ CONTENDERS = {
         def accuracy():
             return model.score(xte, y_test)
     """,
-    "prototype": """
-        fit, accuracy = prototype_fit("mlp", epochs=EPOCHS or 5)
-    """,
     "torch-examples": """
         import torch
         import torch.nn.functional as F
@@ -202,7 +195,7 @@ CNN_CONTENDERS = {
     """,
     "keras-cnn": """
         import keras
-        from _backend_prototype import _network
+        from _keras_cnn import _network
         keras.utils.set_random_seed(SEED)
         xtr = x_train.reshape(60000, 784).astype("float32") / 255
         xte = x_test.reshape(10000, 784).astype("float32") / 255
@@ -218,9 +211,6 @@ CNN_CONTENDERS = {
                       callbacks=[EpochTimes()])
         def accuracy():
             return model.evaluate(xte, y_test, verbose=0)[1]
-    """,
-    "prototype-cnn": """
-        fit, accuracy = prototype_fit("cnn", epochs=EPOCHS or 10)
     """,
 }
 NETWORKS = {
@@ -242,10 +232,9 @@ def tutorial_network():
     ])
 """
 
-# What every runner may use: epoch stamps, a Keras callback that takes them,
-# and the prototype loop (imported only by the contenders that use it, so
-# that the others import exactly what their users would).
+# What every runner may use: epoch stamps and a Keras callback that takes them.
 HELPERS = """
+sys.path.insert(0, {benchmarks!r})  # for keras-cnn's benchmarks/_keras_cnn
 EPOCH_ENDS = []
 def epoch_ended():
     EPOCH_ENDS.append(time.perf_counter())
@@ -255,20 +244,6 @@ def EpochTimes():
         def on_epoch_end(self, epoch, logs=None):
             epoch_ended()
     return EpochTimes()
-def prototype_fit(network, epochs):
-    sys.path.insert(0, {benchmarks!r})
-    import _backend_prototype
-    from _backend_prototype import run, _data
-    xtr = _data.aligned_rows(x_train)
-    xte = _data.aligned_rows(x_test)
-    ytr, yte = y_train.astype("int32"), y_test.astype("int32")
-    trained = {{}}
-    def fit():
-        trained["steps"] = run.fit(network, xtr, ytr, epochs=epochs, seed=SEED,
-                                   on_epoch_end=epoch_ended)[1]
-    def accuracy():
-        return trained["steps"].score(xte, yte)[1] / len(yte)
-    return fit, accuracy
 """
 
 RUNNER = """
@@ -492,13 +467,8 @@ def main(argv=None):
     if not args.data:
         parser.error("give --data PATH to mnist.npz (or set SKMNIST_DATA)")
     contenders, baseline, first_seed = NETWORKS[args.network]
-    # The prototype loop (issue 20, phase 1) is skmnist's loop now: named
-    # contenders only.
     default = [
-        n
-        for n in contenders
-        if (n != "torch-examples" or "torch" in args.backend)
-        and not n.startswith("prototype")
+        n for n in contenders if n != "torch-examples" or "torch" in args.backend
     ]
     wanted = args.contenders or default
     unknown = sorted(set(wanted) - set(contenders))

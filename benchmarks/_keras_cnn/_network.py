@@ -1,4 +1,4 @@
-"""The networks the prototype trains, built as skmnist builds them.
+"""skmnist's networks built directly in Keras, as skmnist builds them.
 
 Every random layer gets its own integer seed drawn from a NumPy
 ``RandomState``, so weights, dropout masks and shifts depend on the seed
