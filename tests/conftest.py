@@ -7,8 +7,10 @@ fail (they are never skipped) only when all of these fail, so a green run
 always means they ran.
 """
 
+import fcntl
 import fnmatch
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 # scikit-learn's array API check runs only when SciPy is imported with this
@@ -45,14 +47,14 @@ SLOW_TESTS = {
     # dozens of times. The preprocessor's stay (and the networks' contract with
     # scikit-learn is tested in test_classifier, test_pipeline and
     # test_network_contract).
-    "test_common.py::test_sklearn_compatible_estimator[MNISTCNNClassifier(": (
-        "ConvNet checks"
+    "test_common.py::test_sklearn_compatible_estimator[mlp-": "MLP checks",
+    "test_common.py::test_sklearn_compatible_estimator[cnn-": "ConvNet checks",
+    "test_common.py::test_sklearn_compatible_estimator[lenet5-": "LeNet-5 checks",
+    "test_common.py::test_sklearn_compatible_estimator[resnet-": (
+        "the residual network's checks"
     ),
-    "test_common.py::test_sklearn_compatible_estimator[MNISTMLPClassifier(": (
-        "MLP checks"
-    ),
-    "test_common.py::test_sklearn_compatible_estimator[NetworkClassifier(": (
-        "the checks of LeNet-5, the residual network and the user's network"
+    "test_common.py::test_sklearn_compatible_estimator[user_swish-": (
+        "the user's network's checks"
     ),
     # The network contract and the call sequences on the ConvNet: the MLP's
     # stay, and the ConvNet's own tests (test_cnn) too. The other registered
@@ -71,6 +73,57 @@ SLOW_TESTS = {
     "test_peers_skorch.py::*[network*": "NetworkClassifier fits",
     "test_network_contract.py::*[cnn*": "ConvNet fits",
     "test_sequences.py::*[cnn*": "ConvNet fits",
+    # Cross-backend continuation in a second process (JAX or TensorFlow), both
+    # ways (test_backends' other tests stay). CI runs all of test_backends on
+    # every backend (it is marked `backend`).
+    "test_backends.py::test_a_file_trained_here_continues_training_on_another_backend": (  # noqa: E501
+        "a process on another backend"
+    ),
+    "test_backends.py::test_a_file_trained_on_another_backend_continues_training_here": (  # noqa: E501
+        "a process on another backend"
+    ),
+    # Fresh processes with no backend, for the networks with convolutions
+    # (the MLP's stays).
+    "test_backends.py::test_a_file_predicts_in_a_process_with_no_backend[cnn]": (
+        "a fresh process"
+    ),
+    "test_backends.py::test_a_file_predicts_in_a_process_with_no_backend[lenet5]": (
+        "a fresh process"
+    ),
+    "test_backends.py::test_a_file_predicts_in_a_process_with_no_backend[resnet]": (
+        "a fresh process"
+    ),
+    # Callbacks: the grid search in worker processes, and a fresh process
+    # with sklearn.callback hidden (the sequential grid search's stays).
+    "test_callbacks.py::test_callbacks_inside_a_parallel_grid_search": (
+        "worker processes"
+    ),
+    "test_callbacks.py::test_without_sklearn_callback_the_estimators_are_as_before": (
+        "a fresh process"
+    ),
+    # Servers that wait out their time limits (the other limits' tests stay).
+    "test_serve_limits.py::test_slow_request_heads_are_dropped_and_health_answers": (
+        "1,100 slow clients"
+    ),
+    "test_serve_workers.py::test_a_worker_that_cannot_start_stops_the_server": (
+        "a server of two workers"
+    ),
+    "test_serve_workers.py::test_two_workers": (
+        "a server of two workers (the start's own test stays)"
+    ),
+    # Fresh processes that import a backend-free skmnist (the same file's
+    # in-process tests stay).
+    "test_mlflow.py::test_pyfunc_runs_without_tensorflow_in_a_fresh_process": (
+        "a fresh process"
+    ),
+    "test_user_network.py::test_a_saved_user_network_loads_in_a_fresh_process_once_its_module_is_imported": (  # noqa: E501
+        "a fresh process"
+    ),
+    # The NumPy pass against Keras on all 10,000 test images (test_layers
+    # compares every kind on random data).
+    "test_inference.py::test_numpy_forward_pass_equals_keras_on_the_mnist_test_set": (
+        "10,000 images through Keras"
+    ),
     # Full MNIST, several epochs.
     "test_training_controls.py::test_early_stopping_on_full_mnist_restores_the_best_epoch": (  # noqa: E501
         "full MNIST"
@@ -237,20 +290,61 @@ def mnist_small(mnist):
 TUTORIAL_SEEDS = (1, 2, 3)
 
 
+class _TutorialPipelines(Mapping):
+    """The default pipeline fitted on all of MNIST, for each seed of
+    ``TUTORIAL_SEEDS``, trained when first asked for.
+
+    The test processes of a run (pytest-xdist's workers) share the fits: the
+    first to ask for a seed trains it and saves it with ``skmnist.save``
+    (under a lock), and the others load that file, which predicts exactly as
+    the fitted pipeline (tests/test_persistence.py).
+    """
+
+    def __init__(self, mnist, folder):
+        self._mnist = mnist
+        self._folder = folder
+        self._fitted = {}
+
+    def __getitem__(self, seed):
+        if seed not in TUTORIAL_SEEDS:
+            raise KeyError(seed)
+        if seed not in self._fitted:
+            self._fitted[seed] = self._fit_or_load(seed)
+        return self._fitted[seed]
+
+    def _fit_or_load(self, seed):
+        import skmnist
+        from skmnist import make_mnist_pipeline
+
+        self._folder.mkdir(parents=True, exist_ok=True)
+        path = self._folder / f"tutorial-{seed}.skmnist"
+        with open(self._folder / f"tutorial-{seed}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # another process may be training it
+            if path.exists():
+                return skmnist.load(path)
+            (X_train, y_train), _ = self._mnist
+            pipeline = make_mnist_pipeline(random_state=seed).fit(X_train, y_train)
+            skmnist.save(pipeline, path)
+            return pipeline
+
+    def __iter__(self):
+        return iter(TUTORIAL_SEEDS)
+
+    def __len__(self):
+        return len(TUTORIAL_SEEDS)
+
+
 @pytest.fixture(scope="session")
-def tutorial_pipelines(mnist):
-    """The default pipeline fitted on all of MNIST, once per seed.
+def tutorial_pipelines(mnist, tmp_path_factory):
+    """The default pipeline fitted on all of MNIST, once per seed (a mapping).
 
     Training the tutorial model costs tens of seconds, so the accuracy test
-    and the persistence tests share these fits.
+    and the persistence tests share these fits, across the test processes.
     """
-    from skmnist import make_mnist_pipeline
-
-    (X_train, y_train), _ = mnist
-    return {
-        seed: make_mnist_pipeline(random_state=seed).fit(X_train, y_train)
-        for seed in TUTORIAL_SEEDS
-    }
+    base = tmp_path_factory.getbasetemp()
+    # Under pytest-xdist each worker's folder is in one folder of the run.
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    return _TutorialPipelines(mnist, shared / "tutorial-pipelines")
 
 
 @pytest.fixture(scope="session")

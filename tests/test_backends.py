@@ -35,6 +35,10 @@ from skmnist.layers import (
     Residual,
 )
 
+# CI runs every test of this module on each backend, the slow ones too
+# (`pytest -m "backend or not slow"`, .ci/run).
+pytestmark = pytest.mark.backend
+
 BACKEND = keras.backend.backend()
 BACKEND_MODULES = {"tensorflow", "jax", "jaxlib", "torch", "keras"}
 # The backend a file trained here continues on in another process: TensorFlow

@@ -131,3 +131,38 @@ sys.exit(cli.main(["serve", "--model", {str(path)!r}, "--port", "0",
     )
     assert "Traceback" not in result.stderr
     assert np.all([" on http://" not in line for line in result.stderr.splitlines()])
+
+
+def test_a_worker_that_exits_before_it_is_ready_fails_the_start_at_once(monkeypatch):
+    """A worker that fails closes its end of the ready pipe as it exits: that
+    end of file is the failed start. (Found: the parent took the readable
+    pipe for a worker still starting and spun on it, a core at 100%, until
+    the start deadline of 180 s.)"""
+    import socket
+
+    from skmnist.apps.serve import _runner
+
+    monkeypatch.setattr(_runner, "WORKER_START_SECONDS", 60)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        supervisor = _runner._Supervisor(sock, {}, 1, "test", "127.0.0.1")
+
+        def spawn(index, ready_write=None):
+            # Closes the pipe, then takes its time to exit, as a process
+            # that prints its error and unwinds does.
+            code = f"import os, time; os.close({ready_write}); time.sleep(120)"
+            supervisor.workers[index] = subprocess.Popen(
+                [sys.executable, "-c", code], pass_fds=[ready_write]
+            )
+
+        monkeypatch.setattr(supervisor, "_spawn", spawn)
+        start = time.monotonic()
+        try:
+            assert supervisor._start_all() is False
+            assert time.monotonic() - start < 30  # not the 60 s deadline
+            assert supervisor.workers[0].poll() is None  # seen before it exited
+        finally:
+            supervisor.workers[0].kill()
+            supervisor.workers[0].wait()
+            os.close(supervisor.lifeline_read)
+            os.close(supervisor.lifeline_write)

@@ -446,11 +446,16 @@ class _Supervisor:
                     return False
                 readable, _, _ = select.select(list(pending), [], [], 0.2)
                 for fd in readable:
-                    if os.read(fd, 1) == b"1":
-                        os.close(fd)
-                        del pending[fd]
-                for fd, index in list(pending.items()):
-                    if self.workers[index].poll() is not None and fd not in readable:
+                    if os.read(fd, 1) != b"1":
+                        # End of file: the worker closed its end without
+                        # saying it is ready, so it is exiting (checking
+                        # its status instead would spin on the readable
+                        # pipe until it is reaped).
+                        return False
+                    os.close(fd)
+                    del pending[fd]
+                for index in pending.values():
+                    if self.workers[index].poll() is not None:
                         return False  # it exited before it was ready
             return self.stopping is None
         finally:
