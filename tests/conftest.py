@@ -201,6 +201,24 @@ def _is_listed_slow_by(entry, nodeid):
     )
 
 
+def pytest_xdist_make_scheduler(config, log):
+    """``--dist loadfile`` (the project's setting), but scikit-learn's checks
+    go by estimator rather than as one file: a few minutes of checks on
+    one worker would leave the other idle at the end of the run."""
+    if config.getoption("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class ChecksByEstimator(LoadFileScheduling):
+        def _split_scope(self, nodeid):
+            checks = "tests/test_common.py::test_sklearn_compatible_estimator["
+            if nodeid.startswith(checks):  # [mlp-check_fit_idempotent]: mlp
+                return nodeid.split("-", 1)[0]
+            return super()._split_scope(nodeid)
+
+    return ChecksByEstimator(config, log)
+
+
 def pytest_addoption(parser):
     parser.addoption(
         "--slow",
