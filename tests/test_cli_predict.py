@@ -2,6 +2,7 @@
 
 import os
 import re
+import signal
 import subprocess
 import sys
 
@@ -540,3 +541,32 @@ def test_without_pillow_predict_says_so_once(
         'installed: pip install "skmnist[images]" (from a checkout of skmnist: '
         'pip install ".[images]")\n'
     )
+
+
+def test_a_reader_that_stops_reading_stops_the_command_quietly(
+    model_files, mnist, tmp_path
+):
+    """`skmnist predict ... | head -1`: the command stops with SIGPIPE's status
+    and no error line. (Found: "skmnist evaluate: error: [Errno 32] Broken
+    pipe" after `skmnist evaluate ... | head -3`.)"""
+    _, (X_test, _) = mnist
+    np.save(tmp_path / "digits.npy", X_test[:2000])
+    command = [
+        sys.executable,
+        "-m",
+        "skmnist",
+        "predict",
+        "--model",
+        str(model_files["skmnist"]),
+        str(tmp_path / "digits.npy"),
+    ]
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    ) as process:
+        first = process.stdout.readline()
+        process.stdout.close()  # as head does, after its lines
+        errors = process.stderr.read().decode()
+        status = process.wait(timeout=120)
+    assert first.startswith(f"{tmp_path / 'digits.npy'}[0]: ".encode())
+    assert status == 128 + signal.SIGPIPE, errors
+    assert "error" not in errors and "Traceback" not in errors, errors

@@ -23,6 +23,9 @@ Ctrl-C); an unexpected exception is reported so too, with its type, and
 """
 
 import argparse
+import os
+import select
+import signal
 import sys
 import time
 
@@ -714,6 +717,16 @@ def main(argv=None):
     except KeyboardInterrupt:
         print(f"skmnist {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError as exc:
+        if not _stdout_is_gone():  # a pipe of the command's own, not stdout
+            _print_error(args.command, exc)
+            return 1
+        # Whoever read the output stopped reading (`skmnist evaluate | head`):
+        # stop quietly, as other command-line tools do, with the status of a
+        # process killed by SIGPIPE; stdout goes to /dev/null so that Python's
+        # flush at exit does not complain again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
     except _EXPECTED_ERRORS as exc:
         # Missing data, corrupt files, unwritable output, a missing extra: a
         # message, not a traceback.
@@ -726,6 +739,16 @@ def main(argv=None):
             raise
         _print_error(args.command, exc, unexpected=True)
         return 1
+
+
+def _stdout_is_gone():
+    """Whether stdout is a pipe (or socket) that nobody reads any more."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (AttributeError, OSError, ValueError):  # no poll, or no real stdout
+        return False
 
 
 # What a command reports in one line as it is: bad or unavailable data and
