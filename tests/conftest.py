@@ -93,6 +93,21 @@ SLOW_TESTS = {
     "test_backends.py::test_a_file_predicts_in_a_process_with_no_backend[resnet]": (
         "a fresh process"
     ),
+    # The backend's ConvNet: its MNIST accuracy and its Keras model (the
+    # others stay).
+    "test_backends.py::test_learns_mnist_on_this_backend[cnn]": "a ConvNet fit",
+    "test_backends.py::test_to_keras_runs_on_the_configured_backend[resnet]": (
+        "the residual network in Keras"
+    ),
+    # The command line in a fresh process, and training on all of MNIST
+    # (test_cli_predict's and test_cli's in-process tests stay).
+    "test_cli_predict.py::test_predict_in_a_fresh_process_needs_no_tensorflow": (
+        "a fresh process"
+    ),
+    "test_cli.py::test_saved_model_predicts": "an epoch on all of MNIST",
+    "test_serve_labels.py::test_nan_classes_are_refused_at_start_up": (
+        "a server process (the labels' in-process tests stay)"
+    ),
     # Callbacks: the grid search in worker processes, and a fresh process
     # with sklearn.callback hidden (the sequential grid search's stays).
     "test_callbacks.py::test_callbacks_inside_a_parallel_grid_search": (
