@@ -195,11 +195,17 @@ CNN_CONTENDERS = {
     """,
     "keras-cnn": """
         import keras
-        from _keras_cnn import _network
+        from skmnist import MNISTCNNClassifier
+        from skmnist.training._trainer import build_model
         keras.utils.set_random_seed(SEED)
         xtr = x_train.reshape(60000, 784).astype("float32") / 255
         xte = x_test.reshape(10000, 784).astype("float32") / 255
-        model = _network.default_convnet(np.random.RandomState(SEED))
+        # The Keras model skmnist itself builds for its default ConvNet (its
+        # layers, random shifts and seeds), trained by model.fit instead.
+        architecture = MNISTCNNClassifier()._architecture(784, 10)
+        model, _ = build_model(
+            architecture, 784, np.random.RandomState(SEED), "mnist_cnn"
+        )
         steps = (EPOCHS or 10) * -(-60000 // 128)
         model.compile(
             loss="sparse_categorical_crossentropy",
@@ -234,7 +240,6 @@ def tutorial_network():
 
 # What every runner may use: epoch stamps and a Keras callback that takes them.
 HELPERS = """
-sys.path.insert(0, {benchmarks!r})  # for keras-cnn's benchmarks/_keras_cnn
 EPOCH_ENDS = []
 def epoch_ended():
     EPOCH_ENDS.append(time.perf_counter())
@@ -276,8 +281,6 @@ print("RESULT " + json.dumps({{
 """
 
 
-BENCHMARKS = os.path.dirname(os.path.abspath(__file__))
-
 # Contenders that use no Keras: the same on every backend.
 KERAS_FREE = {"sklearn", "torch-examples"}
 
@@ -289,7 +292,7 @@ def run_once(name, seed, data, params=None, backend="tensorflow", epochs=None):
         epochs=epochs,
         params=repr(params or {}),
         data=str(data),
-        helpers=HELPERS.format(benchmarks=BENCHMARKS),
+        helpers=HELPERS,
         network=TUTORIAL_NETWORK,
         setup=textwrap.dedent(contenders[name]),
     )
