@@ -12,6 +12,8 @@ import joblib
 import numpy as np
 import pytest
 from _server import serving, start
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 from starlette.testclient import TestClient
 
@@ -20,7 +22,9 @@ from skmnist import MNISTMLPClassifier, cli, make_mnist_pipeline
 from skmnist.apps.serve import create_app
 from skmnist.apps.serve._app import DEFAULT_MAX_BODY_BYTES
 from skmnist.apps.serve._limits import Limits
+from skmnist.apps.serve._native import _integer_image, images_from_json
 from skmnist.apps.serve._options import DEFAULTS
+from skmnist.apps.serve._requests import ApiError
 from skmnist.data._images import read_images
 
 N_DIGITS = 300  # real MNIST test digits sent one by one
@@ -361,6 +365,60 @@ def test_bad_request(client, case):
     assert message in response.json()["error"]
     assert "Traceback" not in response.text
     assert client.get("/health").status_code == 200  # still serving
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    pixels=st.lists(
+        st.lists(st.integers(-3, 300), min_size=27, max_size=29),
+        min_size=27,
+        max_size=29,
+    ),
+    indent=st.sampled_from([None, 0, 2, "\t"]),
+    separators=st.sampled_from([None, (",", ":"), (" , ", " : ")]),
+)
+def test_integer_pixels_read_as_the_general_path_reads_them(pixels, indent, separators):
+    """Bodies of integers (the drawing pad's) take a shorter path to their
+    array: the same array, or the same refusal, as NumPy's reading of the
+    parsed lists, however the JSON is spaced."""
+    body = json.dumps({"pixels": pixels}, indent=indent, separators=separators)
+    body = body.encode()
+    try:
+        got = images_from_json(body)
+    except ApiError as exc:
+        got = exc.status
+    array = np.array(pixels, dtype=object)
+    servable = array.shape == (28, 28) and ((array >= 0) & (array <= 255)).all()
+    if servable:
+        images, batch = got
+        assert batch is False
+        assert images.dtype == np.float64
+        np.testing.assert_array_equal(images, np.array([pixels], dtype=np.float64))
+    else:
+        assert got == 422
+    # The short path takes exactly these bodies: single images in range.
+    assert (_integer_image(json.loads(body), body) is not None) == servable
+
+
+def test_a_subclass_predict_proba_is_served(mnist):
+    """The server computes skmnist's networks' probabilities without
+    predict_proba's checks of what it has checked itself, but a subclass
+    that has its own predict_proba is asked."""
+
+    class Uniform(MNISTMLPClassifier):
+        def predict_proba(self, X):
+            proba = super().predict_proba(X)
+            return np.full_like(proba, 1 / proba.shape[1])
+
+    (X, y), _ = mnist
+    model = make_mnist_pipeline(hidden_layer_sizes=(8,), epochs=1, random_state=0)
+    model.steps[-1] = ("classifier", Uniform(hidden_layer_sizes=(8,), epochs=1))
+    model.fit(X[:200], y[:200])
+    with TestClient(create_app(model)) as client:
+        answer = client.post("/predict", json={"pixels": X[0].tolist()}).json()
+    served = list(answer["probabilities"].values())
+    assert served == model.predict_proba(X[:1])[0].tolist()
+    assert len(set(served)) == 1  # the subclass's, not the network's
 
 
 def test_bad_invert(client, test_digits):

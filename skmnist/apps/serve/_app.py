@@ -326,7 +326,11 @@ def _routes(state):
                 f'{sent}: send application/json ({{"pixels": ...}}), image/png '
                 "or image/jpeg",
             )
-        invert = request.query_params.get("invert", "auto")
+        invert = (
+            request.query_params.get("invert", "auto")
+            if request.scope["query_string"]
+            else "auto"
+        )
         if invert not in INVERT_MODES:
             raise ApiError(
                 422, f"invert must be one of {', '.join(INVERT_MODES)}; got {invert!r}"

@@ -22,6 +22,7 @@ import numpy as np
 from ..._version import __version__
 from ...data._images import SIZE
 from ...data._preprocessing import MNISTPreprocessor
+from ...networks._base import BaseNetworkClassifier
 from .._model_input import model_input
 from ._labels import Labels
 
@@ -128,7 +129,7 @@ def _split(model):
             # The steps after the preprocessor share its fitted estimators;
             # one step alone is called without the pipeline's dispatch.
             predict = (
-                rest[0].predict_proba
+                _proba_of_checked_features(rest[0])
                 if len(rest) == 1
                 else estimator[index + 1 :].predict_proba
             )
@@ -137,7 +138,31 @@ def _split(model):
             # subclass may do more: its own transform then).
             scale = _scale if type(first) is MNISTPreprocessor else first.transform
             return scale, predict
-    return (lambda images: model_input(model, images)), model.predict_proba
+    return (
+        (lambda images: model_input(model, images)),
+        _proba_of_checked_features(estimator),
+    )
+
+
+def _proba_of_checked_features(classifier):
+    """``classifier.predict_proba``, for features the server has checked.
+
+    For skmnist's networks (unless a subclass has its own ``predict_proba``)
+    the same products without scikit-learn's checks of ``X``: the features
+    are (n, 784) arrays the server made, or checked (finite, in range), and
+    for a batch of single images the checks would cost more than the products.
+    """
+    if (
+        isinstance(classifier, BaseNetworkClassifier)
+        and type(classifier).predict_proba is BaseNetworkClassifier.predict_proba
+    ):
+
+        def predict_proba(features):
+            network, weights = classifier._inference_plan(features)
+            return network.forward(features, weights)
+
+        return predict_proba
+    return classifier.predict_proba
 
 
 def _scale(images):
