@@ -171,6 +171,11 @@ class BaseNetworkClassifier(
         """
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
+        return self._proba_of_valid(X)
+
+    def _proba_of_valid(self, X):
+        """:meth:`predict_proba` of ``X`` already validated: a float32 or
+        float64 array of ``n_features_in_`` columns (the server's features)."""
         network, weights = self._inference_plan(X)
         return network.forward(X, weights)
 

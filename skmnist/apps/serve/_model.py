@@ -156,12 +156,7 @@ def _proba_of_checked_features(classifier):
         isinstance(classifier, BaseNetworkClassifier)
         and type(classifier).predict_proba is BaseNetworkClassifier.predict_proba
     ):
-
-        def predict_proba(features):
-            network, weights = classifier._inference_plan(features)
-            return network.forward(features, weights)
-
-        return predict_proba
+        return classifier._proba_of_valid
     return classifier.predict_proba
 
 
