@@ -41,8 +41,11 @@ moments) at the bandwidth NumPy measures on arrays of that size.
 
 Every run is a fresh Python process (so imports, caches and memory start
 equal) and the contenders alternate within each repeat, so that a slow spell
-of a noisy machine hits them all. Times cover ``fit`` only; peak memory is the
-process's maximum resident set size, imports included. Run::
+of a noisy machine hits them all. Times cover ``fit`` only, every contender's
+imports done before it (skmnist's estimators import Keras and its backend in
+their first ``fit``: ``import skmnist.training`` does it first, as the Keras
+contenders ``import keras``); peak memory is the process's maximum resident
+set size, imports included. Run::
 
     python benchmarks/bench_fit.py --data /path/to/mnist.npz --repeats 5
     python benchmarks/bench_fit.py --network cnn --repeats 3
@@ -73,6 +76,7 @@ import textwrap
 CONTENDERS = {
     "skmnist": """
         from skmnist import make_mnist_pipeline
+        import skmnist.training  # Keras and its backend, as fit imports them
         model = make_mnist_pipeline(random_state=SEED, epochs=EPOCHS or 5)
         def fit():
             model.fit(x_train, y_train)
@@ -160,6 +164,7 @@ CONTENDERS = {
 CNN_CONTENDERS = {
     "skmnist-cnn": """
         from skmnist import make_mnist_pipeline
+        import skmnist.training  # Keras and its backend, as fit imports them
         model = make_mnist_pipeline(
             "cnn", random_state=SEED, **{"epochs": EPOCHS or 10, **PARAMS})
         def fit():

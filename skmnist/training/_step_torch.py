@@ -1,12 +1,14 @@
 """PyTorch's training step: a plain eager loop of mini-batch steps.
 
 Each step gathers its batch from tensors sharing the NumPy arrays' memory
-(``torch.from_numpy``), runs the Keras model forward, takes the gradients with
-``torch.autograd.grad`` (no ``.grad`` buffers to zero) and applies them with
-the model's optimizer. Loss and accuracy sums stay tensors until the end of
-the call, so a call reads back from PyTorch once. Keras's Adam is replaced by
-:class:`FusedAdam`, the same update in one fused kernel per step. The module
-interface is the one :mod:`._loop` documents.
+(``torch.from_numpy``), runs the Keras model forward (its graph, with Keras's
+own ``Dense`` and ``Dropout`` run straight on PyTorch: see :func:`lean_call`),
+takes the gradients with ``torch.autograd.grad`` (no ``.grad`` buffers to
+zero) and applies them with the model's optimizer. Loss and accuracy sums
+stay tensors until the end of the call, so a call reads back from PyTorch
+once. Keras's Adam is replaced by :class:`FusedAdam`, the same update in one
+fused kernel per step. The module interface is the one :mod:`._loop`
+documents.
 """
 
 import math
@@ -47,7 +49,7 @@ class Steps:
         self.weights = (
             None if sample_weight is None else _shared_tensor(sample_weight, np.float32)
         )
-        self._loss_fn = keras.losses.SparseCategoricalCrossentropy()
+        self._forward = training_forward(model)
 
     def run(self, order, start, stop, learning_rate):
         """Steps ``start`` to ``stop`` of the epoch ``order``; the three sums."""
@@ -62,8 +64,8 @@ class Steps:
             x = self.features.index_select(0, index)
             y = self.targets.index_select(0, index)
             w = None if self.weights is None else self.weights.index_select(0, index)
-            proba = model(x, training=True)
-            loss = self._loss_fn(y, proba, sample_weight=w)
+            proba = self._forward(x)
+            loss = batch_loss(y, proba, w)
             grads = torch.autograd.grad(loss, parameters)
             with torch.no_grad():
                 if fused is not None:
@@ -91,6 +93,100 @@ class Steps:
             loss = keras.losses.sparse_categorical_crossentropy(y, proba).sum()
             hits = (proba.argmax(dim=1) == y).float().sum()
         return float(loss), float(hits)
+
+
+def training_forward(model):
+    """``model(x, training=True)``, its layers called as :func:`lean_call` says."""
+    # Keras's functional models run their graph with a function that says how
+    # to call each layer: the private hook that Functional.call itself uses.
+    run_graph = getattr(model, "_run_through_graph", None)
+    if run_graph is None:  # not a functional model: Keras runs it all
+        return lambda x: model(x, training=True)
+    generator = torch.Generator()
+    calls = {}
+
+    def operation_fn(operation):
+        call = calls.get(id(operation))
+        if call is None:
+            call = calls[id(operation)] = lean_call(operation, generator)
+        return call
+
+    def forward(x):
+        outputs = run_graph([x], operation_fn=operation_fn)
+        return outputs[0] if isinstance(outputs, (list, tuple)) else outputs
+
+    return forward
+
+
+def batch_loss(y, proba, sample_weight):
+    """Keras's ``SparseCategoricalCrossentropy()(y, proba, sample_weight)``.
+
+    The same sum over the batch divided by its size, without the loss
+    object's checks and reshapes, which cost more than the sum on a batch.
+    """
+    losses = keras.losses.sparse_categorical_crossentropy(y, proba)
+    if sample_weight is None:
+        return losses.mean()
+    return (losses * sample_weight).sum() / len(losses)
+
+
+def lean_call(operation, generator):
+    """What the training step calls for ``operation``, one of the model's layers.
+
+    Keras's layer call (``Layer.__call__``: argument checks, masks, dtype
+    policies, name scopes) costs more than a small layer's arithmetic, so
+    Keras's own ``Dense`` and ``Dropout`` (the exact classes, float32, no
+    LoRA or quantization) run as PyTorch operations; every other layer
+    through Keras, in training mode. A dropout draws its seed from the
+    layer's seed generator as Keras's does (one draw a call, so the saved
+    state continues alike) and keeps a value where a uniform draw of
+    ``generator`` reseeded with it is at least the rate: the same
+    distribution as Keras's Bernoulli mask, drawn in a third of the time.
+    """
+    if type(operation) is keras.layers.Dense and _plain_float32(operation):
+        kernel, bias, activation = (
+            operation.kernel,
+            operation.bias,
+            operation.activation,
+        )
+
+        def dense(x, **_):  # the graph passes its call's training=None
+            if x.dim() != 2:
+                return operation(x, training=True)
+            # Keras's product, then its sum (not addmm, which rounds the two
+            # together): the same arithmetic as Keras's own call.
+            z = torch.matmul(x, kernel.value)
+            return activation(z if bias is None else z + bias.value)
+
+        return dense
+    if (
+        type(operation) is keras.layers.Dropout
+        and operation.noise_shape is None
+        and _plain_float32(operation)
+    ):
+        rate, seeds = float(operation.rate), operation.seed_generator
+        if rate == 0:
+            return lambda x, **_: x
+        scale = 1.0 / (1.0 - rate)
+
+        def dropout(x, **_):
+            seed = seeds.next().tolist()
+            generator.manual_seed((seed[0] + seed[1]) & 0xFFFFFFFF)
+            kept = torch.rand(x.shape, generator=generator) >= rate
+            return torch.where(kept, x * scale, 0.0)
+
+        return dropout
+    if "training" in getattr(operation, "_call_context_args", ()):
+        return lambda *args, **kwargs: operation(*args, **{**kwargs, "training": True})
+    return operation
+
+
+def _plain_float32(layer):
+    return (
+        layer.compute_dtype == "float32"
+        and not getattr(layer, "lora_enabled", False)
+        and getattr(layer, "quantization_mode", None) is None
+    )
 
 
 def to_numpy(variable):

@@ -1,0 +1,162 @@
+"""PyTorch's training step: its own calls of Keras's layers compute what Keras's do.
+
+The step runs Keras's ``Dense`` and ``Dropout`` as PyTorch operations and the
+loss without the loss object (``skmnist/training/_step_torch.py``). These
+tests compare them with Keras's own on the PyTorch backend, in a process of
+their own (a process trains on one backend, and this one may be another),
+so they run in every pass, not only in CI's PyTorch one. The training
+contract on PyTorch (reproducibility, continuing, files, accuracy) is
+tests/test_backends.py's, run on each backend by ``.ci/run``.
+"""
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from _helpers import REPO_ROOT
+
+NETWORKS = ("mlp", "cnn", "lenet5", "resnet")
+
+_MEASURE = """
+import json, sys
+import keras
+import numpy as np
+import torch
+assert keras.backend.backend() == "torch", keras.backend.backend()
+sys.path.insert(0, "tests")
+from _networks import small_network
+from sklearn.datasets import load_digits
+from skmnist.training import _step_torch as step
+
+X, y = load_digits(return_X_y=True)
+X = (X / 16).astype(np.float32)
+out = {"forward": {}}
+
+def states(model):
+    return [np.array(v.numpy()) for v in model.non_trainable_variables]
+
+def gap(a, b):
+    return max([float(np.abs(u - v).max()) for u, v in zip(a, b)] + [0.0])
+
+# Each network's training forward pass, its dropouts off (their masks are drawn
+# differently), from the same state of the random layers and statistics.
+for name in sys.argv[1].split(","):
+    model = small_network(name, epochs=1).fit(X[:64], y[:64])._keras_model()
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Dropout):
+            layer.rate = 0.0
+    x = torch.from_numpy(X[:50])
+    start = states(model)
+    expected = model(x, training=True).detach().numpy()
+    after_keras = states(model)
+    for variable, value in zip(model.non_trainable_variables, start):
+        variable.assign(value)
+    got = step.training_forward(model)(x).detach().numpy()
+    out["forward"][name] = {
+        "output_gap": gap([got], [expected]),
+        "state_gap": gap(states(model), after_keras),
+        "state_moved": gap(after_keras, start),
+        "shape": list(got.shape),
+    }
+
+# One dropout layer, as the step calls it and as Keras does.
+layer = keras.layers.Dropout(0.3, seed=5)
+call = step.lean_call(layer, torch.Generator())
+ones = torch.ones(400, 50)
+start = layer.seed_generator.state.numpy().copy()
+first = call(ones).numpy()
+after_lean = layer.seed_generator.state.numpy().copy()
+second = call(ones).numpy()
+layer.seed_generator.state.assign(start)
+again = call(ones).numpy()
+layer.seed_generator.state.assign(start)
+layer(ones, training=True)
+out["dropout"] = {
+    "values": sorted(set(np.round(first, 6).ravel().tolist())),
+    "kept": float((first != 0).mean()),
+    "repeat_equal": bool((again == first).all()),
+    "next_equal": bool((second == first).all()),
+    "state_after_lean": after_lean.tolist(),
+    "state_after_keras": layer.seed_generator.state.numpy().tolist(),
+    "state_before": start.tolist(),
+    "inference_is_identity": bool(
+        (layer(ones, training=False).numpy() == 1).all()
+    ),
+}
+
+# The loss, against Keras's loss object with and without sample weights.
+rng = np.random.default_rng(0)
+proba = torch.softmax(torch.from_numpy(rng.normal(size=(64, 10))).float(), 1)
+labels = torch.from_numpy(rng.integers(0, 10, 64))
+weights = torch.from_numpy(rng.uniform(0, 3, 64)).float()
+keras_loss = keras.losses.SparseCategoricalCrossentropy()
+out["loss"] = {
+    "unweighted": [float(step.batch_loss(labels, proba, None)),
+                   float(keras_loss(labels, proba))],
+    "weighted": [float(step.batch_loss(labels, proba, weights)),
+                 float(keras_loss(labels, proba, sample_weight=weights))],
+}
+print(json.dumps(out))
+"""
+
+
+@pytest.fixture(scope="module")
+def measured():
+    if not importlib.util.find_spec("torch"):
+        message = "PyTorch is not installed: pip install 'skmnist[torch]'"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    done = subprocess.run(
+        [sys.executable, "-c", _MEASURE, ",".join(NETWORKS)],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "KERAS_BACKEND": "torch"},
+        cwd=REPO_ROOT,
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("name", NETWORKS)
+def test_the_training_forward_pass_computes_what_keras_computes(measured, name):
+    forward = measured["forward"][name]
+    assert forward["shape"] == [50, 10]
+    # The same arithmetic as Keras's layers, to the bit.
+    assert forward["output_gap"] == 0
+    # The random layers' seeds and batch normalisation's statistics move on
+    # exactly as Keras's layers move them.
+    assert forward["state_gap"] == 0
+
+
+def test_a_network_with_random_layers_moves_their_state(measured):
+    # The state compared above is not trivially constant: augmentation and
+    # batch normalisation move it in training mode.
+    assert measured["forward"]["cnn"]["state_moved"] > 0
+    assert measured["forward"]["resnet"]["state_moved"] > 0
+
+
+def test_a_dropout_keeps_values_at_its_rate_and_scales_them_as_keras(measured):
+    dropout = measured["dropout"]
+    assert dropout["values"] == [0.0, pytest.approx(1 / 0.7, rel=1e-6)]
+    # 20,000 values kept with probability 0.7: within five standard errors.
+    assert abs(dropout["kept"] - 0.7) < 5 * (0.7 * 0.3 / 20_000) ** 0.5
+    assert dropout["inference_is_identity"]
+
+
+def test_a_dropout_draws_its_seed_from_the_layer_as_keras_does(measured):
+    dropout = measured["dropout"]
+    # One draw a call, as Keras's dropout: the saved state continues alike.
+    assert dropout["state_after_lean"] == dropout["state_after_keras"]
+    assert dropout["state_after_lean"] != dropout["state_before"]
+    assert dropout["repeat_equal"]  # the same state gives the same mask
+    assert not dropout["next_equal"]  # and the next call another
+
+
+@pytest.mark.parametrize("weighting", ["unweighted", "weighted"])
+def test_the_batch_loss_is_keras_loss(measured, weighting):
+    ours, keras_loss = measured["loss"][weighting]
+    assert ours == pytest.approx(keras_loss, rel=1e-6)
