@@ -21,7 +21,22 @@ from _helpers import REPO_ROOT
 NETWORKS = ("mlp", "cnn", "lenet5", "resnet")
 
 _MEASURE = """
-import json, sys
+import importlib.abc, json, os, sys
+
+class SeeTorchImported(importlib.abc.MetaPathFinder):
+    environment = None
+
+    def find_spec(self, name, path, target=None):
+        if name == "torch" and self.environment is None:
+            self.environment = dict(os.environ)
+
+spy = SeeTorchImported()
+sys.meta_path.insert(0, spy)
+import skmnist.training  # imports PyTorch, as a fit would
+openmp = {
+    name: (spy.environment.get(name), os.environ.get(name))
+    for name in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")
+}
 import keras
 import numpy as np
 import torch
@@ -33,7 +48,7 @@ from skmnist.training import _step_torch as step
 
 X, y = load_digits(return_X_y=True)
 X = (X / 16).astype(np.float32)
-out = {"forward": {}}
+out = {"forward": {}, "openmp": openmp}
 
 def states(model):
     return [np.array(v.numpy()) for v in model.non_trainable_variables]
@@ -103,6 +118,18 @@ print(json.dumps(out))
 """
 
 
+def _measure(networks=NETWORKS, **environment):
+    done = subprocess.run(
+        [sys.executable, "-c", _MEASURE, ",".join(networks)],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "KERAS_BACKEND": "torch", **environment},
+        cwd=REPO_ROOT,
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 @pytest.fixture(scope="module")
 def measured():
     if not importlib.util.find_spec("torch"):
@@ -110,15 +137,29 @@ def measured():
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
-    done = subprocess.run(
-        [sys.executable, "-c", _MEASURE, ",".join(NETWORKS)],
-        check=True,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "KERAS_BACKEND": "torch"},
-        cwd=REPO_ROOT,
-    )
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    clean = {k: v for k, v in os.environ.items() if k not in _OPENMP_VARIABLES}
+    with pytest.MonkeyPatch.context() as patch:
+        for name in set(os.environ) - set(clean):
+            patch.delenv(name)
+        return _measure()
+
+
+_OPENMP_VARIABLES = ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")
+
+
+def test_pytorch_is_imported_with_openmp_threads_that_spin_briefly(measured):
+    # A decision (docs/performance.md, "Backends"): GNU OpenMP's threads spin
+    # 3,000 times, not its 300,000, before they sleep, so that a fit sharing
+    # the cores slows less, and they do not sleep at once (PASSIVE), which
+    # slows a fit on a quiet machine. Set only while PyTorch is imported.
+    assert measured["openmp"]["GOMP_SPINCOUNT"] == ["3000", None]
+    assert measured["openmp"]["OMP_WAIT_POLICY"] == [None, None]
+
+
+def test_the_user_openmp_settings_are_left_alone():
+    measured = _measure(["mlp"], OMP_WAIT_POLICY="ACTIVE")
+    assert measured["openmp"]["GOMP_SPINCOUNT"] == [None, None]
+    assert measured["openmp"]["OMP_WAIT_POLICY"] == ["ACTIVE", "ACTIVE"]
 
 
 @pytest.mark.parametrize("name", NETWORKS)

@@ -148,23 +148,34 @@ def _prepare_jax(threads):
 # -- PyTorch -------------------------------------------------------------------
 
 
-def _prepare_torch(threads):
-    """Import PyTorch with sleeping OpenMP threads, its pool sized.
+# Spins of a waiting OpenMP thread before it sleeps (GNU OpenMP's default is
+# 300,000, or 1,000 when the threads outnumber the cores).
+TORCH_SPIN_COUNT = "3000"
 
-    PyTorch's OpenMP threads spin while they wait for each other: when
-    another process holds one of the cores a step takes many times as long
-    (``benchmarks/bench_fit.py``). ``OMP_WAIT_POLICY=PASSIVE`` makes them
-    sleep instead; OpenMP reads it once, as PyTorch is imported, so it is set
-    only around that import (unless the user set it or imported PyTorch).
-    PyTorch reads ``OMP_NUM_THREADS`` and the affinity mask itself; only
-    ``SKMNIST_NUM_THREADS`` needs ``torch.set_num_threads``.
+
+def _prepare_torch(threads):
+    """Import PyTorch with OpenMP threads that spin briefly, its pool sized.
+
+    PyTorch's OpenMP threads (GNU OpenMP's) spin a long while waiting for
+    each other: when another process holds one of the cores a step takes
+    many times as long. Told to sleep at once (``OMP_WAIT_POLICY=PASSIVE``)
+    they wake too slowly between a step's parallel loops, and a fit on a
+    quiet machine takes half as long again. A short spin
+    (``GOMP_SPINCOUNT``) keeps most of both: see docs/performance.md and
+    ``benchmarks/bench_torch_threads.py``. OpenMP reads it once, as PyTorch
+    is imported, so it is set only around that import (unless the user set
+    either variable or imported PyTorch). PyTorch reads ``OMP_NUM_THREADS``
+    and the affinity mask itself; only ``SKMNIST_NUM_THREADS`` needs
+    ``torch.set_num_threads``.
     """
-    if "torch" not in sys.modules and "OMP_WAIT_POLICY" not in os.environ:
-        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    if "torch" not in sys.modules and not (
+        {"OMP_WAIT_POLICY", "GOMP_SPINCOUNT"} & set(os.environ)
+    ):
+        os.environ["GOMP_SPINCOUNT"] = TORCH_SPIN_COUNT
         try:
             import torch
         finally:
-            del os.environ["OMP_WAIT_POLICY"]
+            del os.environ["GOMP_SPINCOUNT"]
     import torch
 
     if threads is not None and (
