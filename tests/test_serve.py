@@ -507,6 +507,125 @@ def test_unexpected_failure_is_a_json_500(caplog):
     assert "a bug in the model" in caplog.text  # logged for the operator
 
 
+class _Seen:
+    """An ASGI app in front of another, noting the paths of the HTTP requests."""
+
+    def __init__(self, app):
+        self.app, self.paths = app, []
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            self.paths.append(scope["path"])
+        await self.app(scope, receive, send)
+
+
+def test_predict_skips_the_router_with_the_routers_answers(model, test_digits):
+    """POST /predict goes to its endpoint without Starlette's middleware and
+    router, and answers as they do: the same request to an identical app under
+    a root path (which only the router strips), so through them, gets the same
+    answer, errors included."""
+    digit = test_digits[0][0]
+    limit = 20_000
+    too_large = f"the body is larger than the limit of {limit} bytes (--max-body-bytes)"
+    json_type = "application/json"
+    cases = {  # body, Content-Type, query, status, the error (None: none)
+        "good": (_json({"pixels": digit.tolist()}), json_type, "", 200, None),
+        "batch": (_json({"pixels": [GOOD, GOOD]}), json_type, "", 200, None),
+        "picture": (_png(digit), "image/png", "?invert=never", 200, None),
+        "malformed JSON": (
+            b'{"pixels": [1, 2',
+            json_type,
+            "",
+            400,
+            "the body is not valid JSON: Expecting ',' delimiter: line 1 column 17 "
+            "(char 16)",
+        ),
+        "empty": (
+            b"",
+            json_type,
+            "",
+            400,
+            "the body is empty: send the image to classify",
+        ),
+        "wrong shape": (
+            _json({"pixels": [[1, 2], [3, 4]]}),
+            json_type,
+            "",
+            422,
+            '"pixels" must be 28x28 images (28 rows of 28 values); got images '
+            "of shape (2, 2)",
+        ),
+        "wrong content type": (
+            _json({"pixels": GOOD}),
+            "text/plain",
+            "",
+            415,
+            "Content-Type 'text/plain': send application/json "
+            '({"pixels": ...}), image/png or image/jpeg',
+        ),
+        "no content type": (
+            _json({"pixels": GOOD}),
+            None,
+            "",
+            415,
+            'no Content-Type: send application/json ({"pixels": ...}), image/png '
+            "or image/jpeg",
+        ),
+        "bad invert": (
+            _png(digit),
+            "image/png",
+            "?invert=yes",
+            422,
+            "invert must be one of auto, always, never; got 'yes'",
+        ),
+        "oversized": (
+            b"[" * (limit + 1),
+            json_type,
+            "",
+            413,
+            f"{too_large} ({limit + 1} bytes)",
+        ),
+        "oversized, chunked": (b"[" * (limit + 1), json_type, "", 413, too_large),
+    }
+    direct, routed = (create_app(model, max_body_bytes=limit) for _ in range(2))
+    direct.app, routed.app = _Seen(direct.app), _Seen(routed.app)
+    with (
+        TestClient(direct) as direct_client,
+        TestClient(routed, root_path="/api") as routed_client,
+    ):
+        for case, (body, kind, query, status, message) in cases.items():
+            headers = {"Content-Type": kind} if kind else {}
+            chunked = "chunked" in case  # sent without a Content-Length
+            answer, expected = (
+                client.post(
+                    f"{root}/predict{query}",
+                    content=iter([body[:100], body[100:]]) if chunked else body,
+                    headers=headers,
+                )
+                for client, root in ((direct_client, ""), (routed_client, "/api"))
+            )
+            assert expected.status_code == status, (case, expected.text)
+            assert answer.status_code == status, (case, answer.text)
+            assert answer.headers == expected.headers, case
+            assert answer.json() == expected.json(), case
+            if status != 200:
+                assert set(answer.json()) == {"error"}, case
+            if message is not None:
+                assert answer.json() == {"error": message}, case
+        assert direct_client.get("/health").status_code == 200
+    # Starlette's middleware and router saw none of the direct app's
+    # predictions, and all of the other's.
+    assert direct.app.paths == ["/health"]
+    assert routed.app.paths == ["/api/predict"] * len(cases)
+    # Both counted them alike (the V2 statistics).
+    for stats in direct.statistics, routed.statistics:
+        assert stats.inference_count == 4  # the good, the batch's 2, the picture
+        assert [stats.durations[field][0] for field in ("success", "fail")] == [
+            3,
+            len(cases) - 3,
+        ]
+
+
 def test_create_app_refuses_unfit_models(model):
     with pytest.raises(ValueError, match="not a fitted classifier"):
         create_app(skmnist.MNISTPreprocessor())

@@ -102,6 +102,9 @@ _PAGE_HEADERS = {
     "Cache-Control": "no-cache",
 }
 _PREDICTING_PATHS = ("/predict", "/infer")
+# The access log's line: 'CLIENT "METHOD PATH" STATUS N.N ms', and '(why)'
+# after for a client that left or was dropped.
+_ACCESS_LINE = '%s "%s %s" %s %.1f ms%s'
 
 logger = logging.getLogger("skmnist.serve")
 
@@ -236,9 +239,7 @@ def create_app(
     app = Starlette(
         routes=_routes(state),
         exception_handlers={
-            ApiError: _api_error,
-            ClientGone: _client_gone,
-            HTTPException: _http_error,
+            **_HANDLERS,
             # Starlette answers with this, then re-raises for _Guard to log.
             Exception: _server_error,
         },
@@ -511,6 +512,16 @@ async def _http_error(request, exc):
     return _error(exc.status_code, message, exc.headers)
 
 
+# The handlers of the routes' errors, which Starlette's ExceptionMiddleware
+# puts in the scope for the routes (any other exception is a 500: Starlette's
+# ServerErrorMiddleware answers it, or _Guard for POST /predict).
+_HANDLERS = {
+    ApiError: _api_error,
+    ClientGone: _client_gone,
+    HTTPException: _http_error,
+}
+
+
 class _Guard:
     """ASGI middleware: one log line per request, and a JSON 500 for anything
     that escapes the application (never a traceback for the client)."""
@@ -518,6 +529,19 @@ class _Guard:
     def __init__(self, app, statistics):
         self.app = app
         self.statistics = statistics
+        # POST /predict, the hot request, goes straight to its route's ASGI
+        # app (the endpoint wrapped by Starlette's request_response, which
+        # applies the exception handlers found in the scope), skipping the
+        # error and exception middleware and the router's matching. The
+        # scope gets what they and the router would have put in it.
+        (self._predict,) = (route for route in app.routes if route.path == "/predict")
+        self._predict_scope = {
+            "app": app,
+            "router": app.router,
+            "route": self._predict,
+            "endpoint": self._predict.endpoint,
+            "starlette.exception_handlers": (_HANDLERS, {}),
+        }
 
     def __getattr__(self, name):  # app.routes, app.state... for callers
         return getattr(self.app, name)
@@ -535,7 +559,16 @@ class _Guard:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_logged)
+            if (
+                scope["path"] == "/predict"
+                and scope["method"] == "POST"
+                and not scope.get("root_path")  # else the router strips it
+            ):
+                scope.update(self._predict_scope)
+                scope["path_params"] = {}
+                await self._predict.app(scope, receive, send_logged)
+            else:
+                await self.app(scope, receive, send_logged)
         except Exception:
             logger.exception("%s %s failed", scope["method"], scope["path"])
             if status is None:  # nothing sent yet: the client gets an answer
@@ -543,22 +576,27 @@ class _Guard:
                 await _error(500, "internal server error")(scope, receive, send)
         finally:
             elapsed = time.perf_counter_ns() - start
-            client = scope.get("client")
+            path = scope["path"]
             gone = scope.get("skmnist.gone")
             note = ""
             if gone is not None:
                 # 499: nginx's "client closed request"; 408 when the server
                 # dropped a client too slow to send its body.
-                status = int(gone[:3]) if gone[:3].isdigit() else 499
-                note = f" ({gone[4:] if gone[:3].isdigit() else gone})"
-            logger.info(
-                '%s "%s %s" %s %.1f ms%s',
-                f"{client[0]}:{client[1]}" if client else "-",
-                scope["method"],
-                scope["path"],
-                status if status is not None else "-",
-                elapsed / 1e6,
-                note,
-            )
-            if scope["path"].endswith(_PREDICTING_PATHS) and status is not None:
+                coded = gone[:3].isdigit()
+                status = int(gone[:3]) if coded else 499
+                note = f" ({gone[4:] if coded else gone})"
+            # Nothing of the line is made when INFO is off (the app under a
+            # test client, say).
+            if logger.isEnabledFor(logging.INFO):
+                client = scope.get("client")
+                logger.info(
+                    _ACCESS_LINE,
+                    f"{client[0]}:{client[1]}" if client else "-",
+                    scope["method"],
+                    path,
+                    "-" if status is None else status,
+                    elapsed / 1e6,
+                    note,
+                )
+            if status is not None and path.endswith(_PREDICTING_PATHS):
                 self.statistics.add("success" if status == 200 else "fail", elapsed)
