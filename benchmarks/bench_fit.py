@@ -55,7 +55,7 @@ set size, imports included. Run::
 The per-backend table of ``docs/performance.md``::
 
     python benchmarks/bench_fit.py --backend tensorflow jax torch --floor \
-        --repeats 3 --epochs 2
+        --contenders skmnist keras torch-examples --repeats 3
     python benchmarks/bench_fit.py --network cnn --backend tensorflow jax torch \
         --contenders skmnist-cnn keras-cnn --repeats 3 --epochs 2
 

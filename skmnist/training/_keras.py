@@ -160,7 +160,7 @@ def _prepare_torch(threads):
     each other: when another process holds one of the cores a step takes
     many times as long. Told to sleep at once (``OMP_WAIT_POLICY=PASSIVE``)
     they wake too slowly between a step's parallel loops, and a fit on a
-    quiet machine takes half as long again. A short spin
+    quiet machine takes longer. A short spin
     (``GOMP_SPINCOUNT``) keeps most of both: see docs/performance.md and
     ``benchmarks/bench_torch_threads.py``. OpenMP reads it once, as PyTorch
     is imported, so it is set only around that import (unless the user set
@@ -168,9 +168,8 @@ def _prepare_torch(threads):
     and the affinity mask itself; only ``SKMNIST_NUM_THREADS`` needs
     ``torch.set_num_threads``.
     """
-    if "torch" not in sys.modules and not (
-        {"OMP_WAIT_POLICY", "GOMP_SPINCOUNT"} & set(os.environ)
-    ):
+    user_set = "OMP_WAIT_POLICY" in os.environ or "GOMP_SPINCOUNT" in os.environ
+    if "torch" not in sys.modules and not user_set:
         os.environ["GOMP_SPINCOUNT"] = TORCH_SPIN_COUNT
         try:
             import torch

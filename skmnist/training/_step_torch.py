@@ -103,16 +103,10 @@ def training_forward(model):
     if run_graph is None:  # not a functional model: Keras runs it all
         return lambda x: model(x, training=True)
     generator = torch.Generator()
-    calls = {}
-
-    def operation_fn(operation):
-        call = calls.get(id(operation))
-        if call is None:
-            call = calls[id(operation)] = lean_call(operation, generator)
-        return call
+    calls = {id(op): lean_call(op, generator) for op in model.operations}
 
     def forward(x):
-        outputs = run_graph([x], operation_fn=operation_fn)
+        outputs = run_graph([x], operation_fn=lambda op: calls[id(op)])
         return outputs[0] if isinstance(outputs, (list, tuple)) else outputs
 
     return forward
@@ -136,49 +130,57 @@ def lean_call(operation, generator):
     Keras's layer call (``Layer.__call__``: argument checks, masks, dtype
     policies, name scopes) costs more than a small layer's arithmetic, so
     Keras's own ``Dense`` and ``Dropout`` (the exact classes, float32, no
-    LoRA or quantization) run as PyTorch operations; every other layer
-    through Keras, in training mode. A dropout draws its seed from the
-    layer's seed generator as Keras's does (one draw a call, so the saved
-    state continues alike) and keeps a value where a uniform draw of
-    ``generator`` reseeded with it is at least the rate: the same
-    distribution as Keras's Bernoulli mask, drawn in a third of the time.
+    LoRA or quantization) run as PyTorch operations (:data:`_LEAN_CALLS`);
+    every other layer through Keras, in training mode.
     """
-    if type(operation) is keras.layers.Dense and _plain_float32(operation):
-        kernel, bias, activation = (
-            operation.kernel,
-            operation.bias,
-            operation.activation,
-        )
-
-        def dense(x, **_):  # the graph passes its call's training=None
-            if x.dim() != 2:
-                return operation(x, training=True)
-            # Keras's product, then its sum (not addmm, which rounds the two
-            # together): the same arithmetic as Keras's own call.
-            z = torch.matmul(x, kernel.value)
-            return activation(z if bias is None else z + bias.value)
-
-        return dense
-    if (
-        type(operation) is keras.layers.Dropout
-        and operation.noise_shape is None
-        and _plain_float32(operation)
-    ):
-        rate, seeds = float(operation.rate), operation.seed_generator
-        if rate == 0:
-            return lambda x, **_: x
-        scale = 1.0 / (1.0 - rate)
-
-        def dropout(x, **_):
-            seed = seeds.next().tolist()
-            generator.manual_seed((seed[0] + seed[1]) & 0xFFFFFFFF)
-            kept = torch.rand(x.shape, generator=generator) >= rate
-            return torch.where(kept, x * scale, 0.0)
-
-        return dropout
+    lean = _LEAN_CALLS.get(type(operation))
+    if lean is not None and _plain_float32(operation):
+        call = lean(operation, generator)
+        if call is not None:
+            return call
     if "training" in getattr(operation, "_call_context_args", ()):
         return lambda *args, **kwargs: operation(*args, **{**kwargs, "training": True})
     return operation
+
+
+def _lean_dense(layer, generator):
+    kernel, bias, activation = layer.kernel, layer.bias, layer.activation
+
+    def dense(x, **_):  # the graph passes its call's training=None
+        if x.dim() != 2:
+            return layer(x, training=True)
+        # Keras's product, then its sum (not addmm, which rounds the two
+        # together): the same arithmetic as Keras's own call.
+        z = torch.matmul(x, kernel.value)
+        return activation(z if bias is None else z + bias.value)
+
+    return dense
+
+
+def _lean_dropout(layer, generator):
+    """A dropout whose seed comes from the layer's seed generator as Keras's
+    does (one draw a call, so the saved state continues alike), keeping a
+    value where a uniform draw of ``generator`` reseeded with it is at least
+    the rate: the distribution of Keras's Bernoulli mask, drawn faster."""
+    if layer.noise_shape is not None:
+        return None
+    rate, seeds = float(layer.rate), layer.seed_generator
+    if rate == 0:
+        return lambda x, **_: x
+    scale = 1.0 / (1.0 - rate)
+
+    def dropout(x, **_):
+        seed = seeds.next().tolist()
+        generator.manual_seed((seed[0] + seed[1]) & 0xFFFFFFFF)
+        kept = torch.rand(x.shape, generator=generator) >= rate
+        return torch.where(kept, x * scale, 0.0)
+
+    return dropout
+
+
+# Keras's layer classes (exactly these, not subclasses) that the step runs as
+# PyTorch operations: each builds the call, or None to leave it to Keras.
+_LEAN_CALLS = {keras.layers.Dense: _lean_dense, keras.layers.Dropout: _lean_dropout}
 
 
 def _plain_float32(layer):
