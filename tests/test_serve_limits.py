@@ -14,6 +14,7 @@ one line for each, compute nothing for clients that have gone, stay within
 its memory bound, and never log a traceback.
 """
 
+import asyncio
 import io
 import json
 import socket
@@ -26,7 +27,7 @@ import pytest
 from _server import raise_file_limit, serving
 from PIL import Image
 
-from skmnist.apps.serve._connections import ConnectionRegistry
+from skmnist.apps.serve._connections import ConnectionRegistry, _CoalescedWrites
 
 HEADER_TIMEOUT = 1.5
 BODY_TIMEOUT = 2.0
@@ -455,3 +456,56 @@ def test_the_connection_limit_closes_the_oldest_idle_then_slow_one():
     newcomer = _FakeConnection(_Clock, "head", 2)
     full.add(newcomer)
     assert newcomer.outcome[0] == 503
+
+
+# -- an answer's writes, without a server ------------------------------------------
+
+
+class _RecordingTransport:
+    def __init__(self):
+        self.written, self.closed = [], False
+
+    def write(self, data):
+        self.written.append(data)
+
+    def is_closing(self):
+        return self.closed
+
+    def close(self):
+        self.closed = True
+
+    def get_write_buffer_size(self):
+        return 0
+
+    def get_extra_info(self, name):
+        return f"info {name}"
+
+
+def test_an_answers_head_and_body_leave_in_one_write():
+    # uvicorn writes the head and the body of an answer separately: two
+    # system calls, where one turn of the event loop's writes make one.
+    async def scenario():
+        transport = _RecordingTransport()
+        writes = _CoalescedWrites(transport, asyncio.get_running_loop())
+        writes.write(b"HTTP/1.1 200 OK\r\n\r\n")
+        writes.write(b'{"label": 7}')
+        assert transport.written == []
+        assert writes.get_write_buffer_size() == 31
+        await asyncio.sleep(0)
+        assert transport.written == [b'HTTP/1.1 200 OK\r\n\r\n{"label": 7}']
+        # What is pending goes out before a close, and when flushed (the
+        # application waits for its answer to be sent).
+        writes.write(b"a")
+        writes.flush()
+        writes.write(b"b")
+        writes.close()
+        assert transport.written[1:] == [b"a", b"b"] and transport.closed
+        await asyncio.sleep(0)  # the flushes scheduled find nothing left
+        assert len(transport.written) == 3
+        # Once closing, a write goes straight to the transport (which
+        # discards it), as without the coalescing; the rest is the transport's.
+        writes.write(b"late")
+        assert transport.written[-1] == b"late"
+        assert writes.get_extra_info("peername") == "info peername"
+
+    asyncio.run(scenario())

@@ -106,6 +106,50 @@ def guarded_protocol(limits, registry):
     )
 
 
+class _CoalescedWrites:
+    """A connection's transport that writes what one turn of the event loop
+    gave it in one system call.
+
+    uvicorn writes an answer's head and its body separately: two ``send``
+    calls, the costliest part of a small answer on loopback. Here they go
+    out together at the end of the loop's turn (or before the transport
+    closes, or when the application waits for the answer to be sent).
+    """
+
+    __slots__ = ("_loop", "_pending", "_transport")
+
+    def __init__(self, transport, loop):
+        self._transport = transport
+        self._loop = loop
+        self._pending = None
+
+    def write(self, data):
+        if self._pending is not None:
+            self._pending.append(data)
+        elif self._transport.is_closing():
+            self._transport.write(data)  # as before: asyncio discards it
+        else:
+            self._pending = [data]
+            self._loop.call_soon(self.flush)
+
+    def flush(self):
+        """Hand what is pending to the transport now."""
+        pending, self._pending = self._pending, None
+        if pending and not self._transport.is_closing():
+            self._transport.write(b"".join(pending))
+
+    def close(self):
+        self.flush()
+        self._transport.close()
+
+    def get_write_buffer_size(self):
+        pending = sum(map(len, self._pending)) if self._pending else 0
+        return pending + self._transport.get_write_buffer_size()
+
+    def __getattr__(self, name):  # everything else, the transport's own
+        return getattr(self._transport, name)
+
+
 class _GuardedProtocol(HttpToolsProtocol):
     limits = None
     registry = None
@@ -136,7 +180,7 @@ class _GuardedProtocol(HttpToolsProtocol):
         return f"{self.client[0]}:{self.client[1]}" if self.client else "-"
 
     def connection_made(self, transport):
-        super().connection_made(transport)
+        super().connection_made(_CoalescedWrites(transport, self.loop))
         self._enter(_HEAD, self.limits.header_timeout)
         self.registry.add(self)
 
@@ -151,6 +195,7 @@ class _GuardedProtocol(HttpToolsProtocol):
         """Return once what was written has gone to the kernel (or the
         connection is lost: a stalled write drops it after ``body_timeout``)."""
         if self.flow is not None and not self.closing:
+            self.transport.flush()
             await self.flow.drain()
 
     def reading_body(self):
