@@ -1,7 +1,8 @@
 """PyTorch's training step: its own calls of Keras's layers compute what Keras's do.
 
-The step runs Keras's ``Dense`` and ``Dropout`` as PyTorch operations and the
-loss without the loss object (``skmnist/training/_step_torch.py``). These
+The step runs the Keras layers of skmnist's ``Dense`` and ``Dropout`` as
+PyTorch operations (each kind's ``torch_training_call``) and the loss without
+the loss object (``skmnist/training/_step_torch.py``). These
 tests compare them with Keras's own on the PyTorch backend, in a process of
 their own (a process trains on one backend, and this one may be another),
 so they run in every pass, not only in CI's PyTorch one. The training
@@ -69,8 +70,14 @@ for name in sys.argv[1].split(","):
     after_keras = states(model)
     for variable, value in zip(model.non_trainable_variables, start):
         variable.assign(value)
-    got = step.training_forward(model)(x).detach().numpy()
+    forward = step.training_forward(model)
+    got = forward(x).detach().numpy()
     out["forward"][name] = {
+        "lean": sorted(forward.lean_layers),
+        "dense_and_dropout": sorted(
+            layer.name for layer in model.layers
+            if type(layer) in (keras.layers.Dense, keras.layers.Dropout)
+        ),
         "output_gap": gap([got], [expected]),
         "state_gap": gap(states(model), after_keras),
         "state_moved": gap(after_keras, start),
@@ -78,8 +85,9 @@ for name in sys.argv[1].split(","):
     }
 
 # One dropout layer, as the step calls it and as Keras does.
+from skmnist.layers import Dropout
 layer = keras.layers.Dropout(0.3, seed=5)
-call = step.lean_call(layer, torch.Generator())
+call = step.lean_call(layer, Dropout(0.3), torch.Generator())
 ones = torch.ones(400, 50)
 start = layer.seed_generator.state.numpy().copy()
 first = call(ones).numpy()
@@ -169,6 +177,10 @@ def test_the_training_forward_pass_computes_what_keras_computes(measured, name):
     # The random layers' seeds and batch normalisation's statistics move on
     # exactly as Keras's layers move them.
     assert forward["state_gap"] == 0
+    # ... with every Dense and Dropout run by its kind as PyTorch operations
+    # (the kinds say how: skmnist.layers' torch_training_call).
+    assert forward["dense_and_dropout"]
+    assert forward["lean"] == forward["dense_and_dropout"]
 
 
 def test_a_network_with_random_layers_moves_their_state(measured):

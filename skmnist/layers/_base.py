@@ -240,6 +240,7 @@ class Layer:
     def build_keras(self, x, build):
         """Apply the layer's Keras form to the Keras tensor ``x``."""
         layer = self.keras_layer(build)
+        build.record(self, layer)
         if self.weighted:
             build.register(self, layer)
         return layer(x)
@@ -256,6 +257,18 @@ class Layer:
     def keras_objects(cls):
         """Custom Keras classes this kind uses, registered when training starts."""
         return []
+
+    def torch_training_call(self, keras_layer, generator):
+        """The training step's call of ``keras_layer`` on PyTorch, or None.
+
+        Keras's layer call (argument checks, masks, dtype policies, name
+        scopes) costs more than a small layer's arithmetic: a kind may give
+        its Keras layer's training computation as PyTorch operations, the
+        same arithmetic as Keras's, taking the tensor and Keras's call
+        keywords. ``generator`` is a ``torch.Generator`` for random draws.
+        None (the default): the step calls the Keras layer, in training mode.
+        """
+        return None
 
     # -- export (ONNX) -----------------------------------------------------------------
 

@@ -86,6 +86,25 @@ class Dense(Layer):
             name="output" if build.is_output else build.name("hidden"),
         )
 
+    def torch_training_call(self, keras_layer, generator):
+        import keras
+        import torch
+
+        if type(keras_layer) is not keras.layers.Dense:  # a subclass's own
+            return None
+        kernel, bias = keras_layer.kernel, keras_layer.bias
+        activation = keras_layer.activation
+
+        def dense(x, **_):  # the graph passes its call's training=None
+            if x.dim() != 2:
+                return keras_layer(x, training=True)
+            # Keras's product, then its sum (not addmm, which rounds the two
+            # together): the same arithmetic as Keras's own call.
+            z = torch.matmul(x, kernel.value)
+            return activation(z if bias is None else z + bias.value)
+
+        return dense
+
     def keras_weights(self, keras_layer):
         return _as_float64(keras_layer.kernel), _as_float64(keras_layer.bias)
 
@@ -173,6 +192,33 @@ class Dropout(Layer):
         return build.keras.layers.Dropout(
             self.rate, seed=build.seed(), name=build.name("dropout")
         )
+
+    def torch_training_call(self, keras_layer, generator):
+        """Keras's dropout, its mask drawn faster: the seed comes from the
+        layer's seed generator as Keras's does (one draw a call, so a saved
+        state continues alike), and a value is kept where a uniform draw of
+        ``generator`` reseeded with it is at least the rate (the distribution
+        of Keras's Bernoulli mask)."""
+        import keras
+        import torch
+
+        if (
+            type(keras_layer) is not keras.layers.Dropout  # a subclass's own
+            or keras_layer.noise_shape is not None
+        ):
+            return None
+        rate, seeds = float(keras_layer.rate), keras_layer.seed_generator
+        if rate == 0:
+            return lambda x, **_: x
+        scale = 1.0 / (1.0 - rate)
+
+        def dropout(x, **_):
+            seed = seeds.next().tolist()
+            generator.manual_seed((seed[0] + seed[1]) & 0xFFFFFFFF)
+            kept = torch.rand(x.shape, generator=generator) >= rate
+            return torch.where(kept, x * scale, 0.0)
+
+        return dropout
 
     def to_onnx(self, graph, X, shape, weights):
         return X

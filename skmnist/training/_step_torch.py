@@ -2,7 +2,7 @@
 
 Each step gathers its batch from tensors sharing the NumPy arrays' memory
 (``torch.from_numpy``), runs the Keras model forward (its graph, with Keras's
-own ``Dense`` and ``Dropout`` run straight on PyTorch: see :func:`lean_call`),
+layers run straight on PyTorch where their kind says how: see :func:`lean_call`),
 takes the gradients with ``torch.autograd.grad`` (no ``.grad`` buffers to
 zero) and applies them with the model's optimizer. Loss and accuracy sums
 stay tensors until the end of the call, so a call reads back from PyTorch
@@ -96,20 +96,41 @@ class Steps:
 
 
 def training_forward(model):
-    """``model(x, training=True)``, its layers called as :func:`lean_call` says."""
+    """``model(x, training=True)``, its layers called as :func:`lean_call` says.
+
+    The function's ``lean_layers`` names the layers its kinds run as PyTorch
+    operations.
+    """
     # Keras's functional models run their graph with a function that says how
     # to call each layer: the private hook that Functional.call itself uses.
     run_graph = getattr(model, "_run_through_graph", None)
     if run_graph is None:  # not a functional model: Keras runs it all
-        return lambda x: model(x, training=True)
+
+        def forward(x):
+            return model(x, training=True)
+
+        forward.lean_layers = ()
+        return forward
     generator = torch.Generator()
-    calls = {id(op): lean_call(op, generator) for op in model.operations}
+    kinds = {id(keras_layer): kind for keras_layer, kind in _kinds(model)}
+    calls, lean = {}, []
+    for op in model.operations:
+        call = _kind_call(op, kinds.get(id(op)), generator)
+        if call is not None:
+            lean.append(op.name)
+        calls[id(op)] = call or _keras_call(op)
 
     def forward(x):
         outputs = run_graph([x], operation_fn=lambda op: calls[id(op)])
         return outputs[0] if isinstance(outputs, (list, tuple)) else outputs
 
+    forward.lean_layers = tuple(lean)
     return forward
+
+
+def _kinds(model):
+    """The model's ``(Keras layer, skmnist kind)`` pairs (see ``build_model``)."""
+    return model.__dict__.get("_skmnist_kinds", ())
 
 
 def batch_loss(y, proba, sample_weight):
@@ -124,63 +145,28 @@ def batch_loss(y, proba, sample_weight):
     return (losses * sample_weight).sum() / len(losses)
 
 
-def lean_call(operation, generator):
+def lean_call(operation, kind, generator):
     """What the training step calls for ``operation``, one of the model's layers.
 
-    Keras's layer call (``Layer.__call__``: argument checks, masks, dtype
-    policies, name scopes) costs more than a small layer's arithmetic, so
-    Keras's own ``Dense`` and ``Dropout`` (the exact classes, float32, no
-    LoRA or quantization) run as PyTorch operations (:data:`_LEAN_CALLS`);
-    every other layer through Keras, in training mode.
+    ``kind`` is the skmnist layer that built it, or None: a kind that gives
+    a PyTorch call for its Keras layer (``torch_training_call``) has it run
+    that way, as long as the layer computes in float32 without LoRA or
+    quantization (as skmnist builds them); every other layer runs through
+    Keras's call, in training mode.
     """
-    lean = _LEAN_CALLS.get(type(operation))
-    if lean is not None and _plain_float32(operation):
-        call = lean(operation, generator)
-        if call is not None:
-            return call
-    if "training" in getattr(operation, "_call_context_args", ()):
-        return lambda *args, **kwargs: operation(*args, **{**kwargs, "training": True})
-    return operation
+    return _kind_call(operation, kind, generator) or _keras_call(operation)
 
 
-def _lean_dense(layer, generator):
-    kernel, bias, activation = layer.kernel, layer.bias, layer.activation
-
-    def dense(x, **_):  # the graph passes its call's training=None
-        if x.dim() != 2:
-            return layer(x, training=True)
-        # Keras's product, then its sum (not addmm, which rounds the two
-        # together): the same arithmetic as Keras's own call.
-        z = torch.matmul(x, kernel.value)
-        return activation(z if bias is None else z + bias.value)
-
-    return dense
-
-
-def _lean_dropout(layer, generator):
-    """A dropout whose seed comes from the layer's seed generator as Keras's
-    does (one draw a call, so the saved state continues alike), keeping a
-    value where a uniform draw of ``generator`` reseeded with it is at least
-    the rate: the distribution of Keras's Bernoulli mask, drawn faster."""
-    if layer.noise_shape is not None:
+def _kind_call(operation, kind, generator):
+    if kind is None or not _plain_float32(operation):
         return None
-    rate, seeds = float(layer.rate), layer.seed_generator
-    if rate == 0:
-        return lambda x, **_: x
-    scale = 1.0 / (1.0 - rate)
-
-    def dropout(x, **_):
-        seed = seeds.next().tolist()
-        generator.manual_seed((seed[0] + seed[1]) & 0xFFFFFFFF)
-        kept = torch.rand(x.shape, generator=generator) >= rate
-        return torch.where(kept, x * scale, 0.0)
-
-    return dropout
+    return kind.torch_training_call(operation, generator)
 
 
-# Keras's layer classes (exactly these, not subclasses) that the step runs as
-# PyTorch operations: each builds the call, or None to leave it to Keras.
-_LEAN_CALLS = {keras.layers.Dense: _lean_dense, keras.layers.Dropout: _lean_dropout}
+def _keras_call(operation):
+    if "training" not in getattr(operation, "_call_context_args", ()):
+        return operation
+    return lambda *args, **kwargs: operation(*args, **{**kwargs, "training": True})
 
 
 def _plain_float32(layer):

@@ -39,6 +39,7 @@ class KerasBuild:
         self._rng = rng
         self._counts = {}
         self.weighted = []
+        self.kinds = []
 
     def seed(self):
         return draw_seed(self._rng)
@@ -51,6 +52,10 @@ class KerasBuild:
         """Record a weighted layer and its Keras layer, in weight order."""
         self.weighted.append((layer, keras_layer))
 
+    def record(self, layer, keras_layer):
+        """Record that ``layer`` (a kind) built ``keras_layer``."""
+        self.kinds.append((keras_layer, layer))
+
 
 def _register_keras_objects():
     for kind in registered_kinds().values():
@@ -58,7 +63,13 @@ def _register_keras_objects():
 
 
 def build_model(architecture, n_features, rng, name):
-    """The Keras model of ``architecture`` and its weighted layers, in order."""
+    """The Keras model of ``architecture`` and its weighted layers, in order.
+
+    The model also keeps, as ``_skmnist_kinds``, the ``(Keras layer, kind)``
+    pairs of the layers built by a kind's default ``build_keras``: a
+    backend's step may ask the kind how to run its layer
+    (:meth:`skmnist.layers.Layer.torch_training_call`).
+    """
     _register_keras_objects()
     layers = [layer_from_config(config) for config in architecture]
     build = KerasBuild(rng)
@@ -67,7 +78,10 @@ def build_model(architecture, n_features, rng, name):
     for position, layer in enumerate(layers):
         build.is_output = position == len(layers) - 1
         x = layer.build_keras(x, build)
-    return keras.Model(inputs, x, name=name), build.weighted
+    model = keras.Model(inputs, x, name=name)
+    # Not an attribute Keras tracks (it would take the kinds for layers).
+    object.__setattr__(model, "_skmnist_kinds", tuple(build.kinds))
+    return model, build.weighted
 
 
 class Trainer:
