@@ -22,6 +22,7 @@ from starlette.testclient import TestClient
 import skmnist
 from skmnist.apps.serve import create_app
 from skmnist.apps.serve._labels import Labels
+from skmnist.apps.serve._native import AnswerEncoder
 
 # kind: (classes, their JSON values, names, the V2 label datatype)
 KINDS = {
@@ -199,3 +200,48 @@ def test_numpy_label_types():
         assert labels.values == values
         assert labels.datatype == datatype
         json.dumps(labels.values)  # plain JSON data
+
+
+@pytest.mark.parametrize(
+    "classes",
+    [
+        np.arange(10),
+        np.array([0.5, 7.0]),
+        np.array([False, True]),
+        np.array(["50%", "%s", "%%r", '"quoted"', "back\\slash", "é", "\n"]),
+    ],
+    ids=["ints", "floats", "bools", "format-like and escaped names"],
+)
+def test_answers_are_json_dumps_of_the_answer(classes):
+    # The encoder writes answers from a %-format made once: the same text as
+    # json.dumps, whatever the labels hold (% signs, quotes, escapes).
+    labels = Labels(classes)
+    encode = AnswerEncoder(labels)
+    rng = np.random.default_rng(0)
+    proba = rng.dirichlet(np.ones(len(classes)), 3).astype(np.float32)
+    best = proba.argmax(axis=1)
+    image = rng.integers(0, 256, (28, 28))
+
+    def expected(i, with_image=False):
+        answer = {
+            "label": labels.values[best[i]],
+            "probabilities": dict(zip(labels.names, proba[i].tolist(), strict=True)),
+        }
+        if with_image:
+            answer["image"] = image.tolist()
+        return answer
+
+    compact = {"separators": (",", ":"), "ensure_ascii": True}
+    single = encode(proba[:1], best[:1], batch=False)
+    assert single == json.dumps(expected(0), **compact).encode()
+    batch = encode(proba, best, batch=True)
+    assert (
+        batch
+        == json.dumps(
+            {"predictions": [expected(i) for i in range(3)]}, **compact
+        ).encode()
+    )
+    pictured = encode(proba[:1], best[:1], batch=False, image=image)
+    assert json.loads(pictured) == expected(0, with_image=True)
+    with pytest.raises(ValueError, match="probabilities"):
+        encode(proba[:, :-1], best, batch=True)

@@ -86,7 +86,7 @@ def _integer_image(document, body):
     for any other document, which the general path then reads.
 
     The array the general path makes, without making an array of the nested
-    lists first: NumPy converts the integers, checking their range.
+    lists first: ``bytes`` converts the integers, checking their range.
     """
     if (
         type(document) is not dict
@@ -97,16 +97,14 @@ def _integer_image(document, body):
     try:
         # Only integers and lists are left (the residue): len() of an
         # integer, an integer where a row is or a list inside a row raise
-        # TypeError; an integer outside uint8's [0, 255] (PIXEL_MAX)
-        # raises OverflowError.
+        # TypeError; an integer outside a byte's [0, 255] (PIXEL_MAX)
+        # raises ValueError.
         if type(rows) is not list or list(map(len, rows)) != _ROW_LENGTHS:
             return None
-        pixels = np.fromiter(
-            itertools.chain.from_iterable(rows), dtype=np.uint8, count=SIZE * SIZE
-        )
-    except (TypeError, OverflowError):
+        pixels = bytes(itertools.chain.from_iterable(rows))
+    except (TypeError, ValueError):
         return None
-    return pixels.reshape(1, SIZE, SIZE).astype(np.float64)
+    return np.frombuffer(pixels, np.uint8).reshape(1, SIZE, SIZE).astype(np.float64)
 
 
 def images_from_json(body):
@@ -238,24 +236,32 @@ class AnswerEncoder:
 
     def __init__(self, labels):
         self._labels = [json.dumps(value) for value in labels.values]
-        self._keys = [json.dumps(name) + ":" for name in labels.names]
+        # The answer less its label and the image, as a %-format: one
+        # formatting of all its numbers (%r is repr, as json writes floats).
+        self._n_classes = len(labels.names)
+        self._format = (
+            '{"label":%s,"probabilities":{'
+            + ",".join(
+                json.dumps(name).replace("%", "%%") + ":%r" for name in labels.names
+            )
+            + "}%s}"
+        )
 
     def __call__(self, proba, best, *, batch, image=None):
         if not np.isfinite(proba).all():
             raise ValueError("the model gave probabilities that are not finite")
-        keys = self._keys
-        answers = [
-            '{"label":'
-            + self._labels[i]
-            + ',"probabilities":{'
-            + ",".join([key + repr(p) for key, p in zip(keys, row, strict=True)])
-            + "}"
-            + (
-                ',"image":' + json.dumps(image.tolist(), separators=(",", ":"))
-                if image is not None
-                else ""
+        if proba.shape[1:] != (self._n_classes,):
+            raise ValueError(
+                f"the model gave {proba.shape[1:]} probabilities an image, for "
+                f"{self._n_classes} classes"
             )
-            + "}"
+        image = (
+            ',"image":' + json.dumps(image.tolist(), separators=(",", ":"))
+            if image is not None
+            else ""
+        )
+        answers = [
+            self._format % (self._labels[i], *row, image)
             for i, row in zip(best.tolist(), proba.tolist(), strict=True)
         ]
         text = '{"predictions":[' + ",".join(answers) + "]}" if batch else answers[0]
