@@ -216,22 +216,37 @@ def _is_listed_slow_by(entry, nodeid):
     )
 
 
+# Modules that go to the test processes in smaller parts than the file (see
+# pytest_xdist_make_scheduler): each is minutes of work, and its module-scoped
+# fixtures are quick to make (scikit-learn's 8 x 8 digits).
+_CHECKS = "tests/test_common.py::test_sklearn_compatible_estimator["
+_BY_NETWORK = "tests/test_network_contract.py::"
+_BY_TEST = "tests/test_backends.py::"
+
+
 def pytest_xdist_make_scheduler(config, log):
-    """``--dist loadfile`` (the project's setting), but scikit-learn's checks
-    go by estimator rather than as one file: a few minutes of checks on
-    one worker would leave the other idle at the end of the run."""
+    """``--dist loadfile`` (the project's setting), but the modules of minutes
+    go in parts: scikit-learn's checks and the network contract by network,
+    test_backends test by test. As one file, each would keep one worker busy
+    while the other sat idle at the end of the run; test_backends is most of
+    CI's JAX and PyTorch passes (.ci/run), which it kept to one worker."""
     if config.getoption("dist") != "loadfile":
         return None
     from xdist.scheduler import LoadFileScheduling
 
-    class ChecksByEstimator(LoadFileScheduling):
+    class ByNetwork(LoadFileScheduling):
         def _split_scope(self, nodeid):
-            checks = "tests/test_common.py::test_sklearn_compatible_estimator["
-            if nodeid.startswith(checks):  # [mlp-check_fit_idempotent]: mlp
+            if nodeid.startswith(_CHECKS):  # [mlp-check_fit_idempotent]: mlp
                 return nodeid.split("-", 1)[0]
+            if nodeid.startswith(_BY_NETWORK) and "[" in nodeid:
+                # test_round_trips_predict_the_same[mlp-skops]: mlp
+                network = nodeid.split("[", 1)[1].split("-", 1)[0].rstrip("]")
+                return f"{_BY_NETWORK}[{network}]"
+            if nodeid.startswith(_BY_TEST):
+                return nodeid
             return super()._split_scope(nodeid)
 
-    return ChecksByEstimator(config, log)
+    return ByNetwork(config, log)
 
 
 def pytest_addoption(parser):
