@@ -216,3 +216,45 @@ def test_later_calls_and_models_reuse_the_compiled_training_function(mnist_small
     _loop.train(other, batches, epochs=1, verbose=0, learning_rate=_constant)
     added = set(_step_jax._COMPILED) - before - set(new)
     assert [key[2] for key in added] == [("training_steps", 128)]  # another one
+
+
+@pytest.mark.skipif(BACKEND != "jax", reason="JAX's compiled step (not configured)")
+def test_wide_networks_run_a_compiled_step_a_call(mnist_small, monkeypatch):
+    # XLA's CPU backend runs the steps of networks with wide layers (as
+    # convolutions have) several times slower in a compiled loop than one
+    # by one: those run a compiled step a call, the same steps (XLA fuses
+    # them differently: equal to float32's rounding, not to the bit).
+    from skmnist.layers import Conv2D, Flatten, Image, MaxPool2D
+    from skmnist.training import _step_jax
+
+    (X, y), _ = mnist_small
+    X, y = np.asarray(X[:300], dtype=np.float32), np.asarray(y[:300], dtype=np.int64)
+    architecture = network_configs(
+        [Image(28), Conv2D(8, 3, activation="relu"), MaxPool2D(2), Flatten()],
+        784,
+        10,
+    )
+
+    def trained(threshold):
+        monkeypatch.setattr(_step_jax, "LOOPED_VALUES_PER_ROW", threshold)
+        trainer = Trainer(
+            architecture, 784, np.random.RandomState(0), "cnn", "adam", 0.001
+        )
+        batches = _loop.Batches(X, y, None, np.arange(300), 128, True, 1)
+        steps = _step_jax.Steps(trainer.model, X, y, None, 128)
+        history = _loop.train(
+            trainer.model, batches, epochs=2, verbose=0, learning_rate=_constant
+        )
+        assert int(trainer.model.optimizer.iterations) == 6
+        return steps._looped, history, [w.numpy() for w in trainer.model.weights]
+
+    width = Trainer(
+        architecture, 784, np.random.RandomState(0), "cnn", "adam", 0.001
+    ).model._skmnist_values_per_row
+    assert width > _step_jax.LOOPED_VALUES_PER_ROW  # 28 x 28 x 8 and more
+    looped_one, history_one, weights_one = trained(_step_jax.LOOPED_VALUES_PER_ROW)
+    looped_all, history_all, weights_all = trained(width)
+    assert (looped_one, looped_all) == (False, True)
+    assert history_one.keys() == history_all.keys()
+    for a, b in zip(weights_one, weights_all, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)

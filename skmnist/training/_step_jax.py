@@ -11,7 +11,11 @@ weights and the optimizer's moments each call.
 
 Full batches run in a ``lax.fori_loop`` compiled once per batch size; the
 epoch's last, smaller batch (XLA compiles for static shapes) runs through a
-second compilation of the same step. The compiled functions are kept by the
+second compilation of the same step. Networks with wide layers (more than
+:data:`LOOPED_VALUES_PER_ROW` values a row, as convolutions have) run one
+compiled step per call instead: XLA's CPU backend runs their steps several
+times slower inside a loop than called one by one, and a step that long
+makes the call's dispatch negligible. The compiled functions are kept by the
 structure they compute, so that ``partial_fit`` calls and new models of the
 same architecture reuse them. The module interface is the
 one :mod:`._loop` documents.
@@ -67,6 +71,13 @@ def _compiled(model, key, make):
     return _COMPILED[structure][1]
 
 
+# The most values a network's row may hold at once (its widest layer, as
+# skmnist's layer kinds count them) for its steps to run in a compiled loop.
+# The MLP (1,296) runs faster in one; LeNet-5 (25,088) and the ConvNet
+# (36,504) about 3.5 and 4 times slower than step by step (docs/performance.md).
+LOOPED_VALUES_PER_ROW = 4096
+
+
 class Steps:
     """Training steps of ``model`` on ``(X, y, sample_weight)`` in batches."""
 
@@ -85,18 +96,38 @@ class Steps:
             if sample_weight is None
             else jnp.asarray(sample_weight, dtype=jnp.float32),
         )
+        # A model not built by the trainer (no width recorded) loops.
+        width = model.__dict__.get("_skmnist_values_per_row", 0)
+        self._looped = width <= LOOPED_VALUES_PER_ROW
+        run, name = (
+            (_steps, "training_steps") if self._looped else (_one_step, "training_step")
+        )
         self._steps = _compiled(
             model,
-            ("training_steps", batch_size),
+            (name, batch_size),
             lambda: jax.jit(
                 functools.partial(
-                    _steps, model, keras.losses.SparseCategoricalCrossentropy()
+                    run, model, keras.losses.SparseCategoricalCrossentropy()
                 ),
                 static_argnames=("batch_size", "size"),
                 donate_argnums=(0,),
             ),
         )
         self._order = (None, None)
+
+    def _run_steps(self, state, sums, rows, start, stop, size):
+        """Steps ``start`` to ``stop`` of batches of ``size`` rows: one call
+        into the loop, or one call a step."""
+        data, batch_size = self._data, self.batch_size
+        if self._looped:
+            return self._steps(
+                state, sums, data, rows, start, stop, batch_size=batch_size, size=size
+            )
+        for i in range(start, stop):
+            state, sums = self._steps(
+                state, sums, data, rows, i, batch_size=batch_size, size=size
+            )
+        return state, sums
 
     def _state(self):
         model = self.model
@@ -129,26 +160,13 @@ class Steps:
         full_stop = min(stop, n_full)
         try:
             if start < full_stop:
-                state, sums = self._steps(
-                    state,
-                    sums,
-                    self._data,
-                    rows,
-                    start,
-                    full_stop,
-                    batch_size=self.batch_size,
-                    size=self.batch_size,
+                state, sums = self._run_steps(
+                    state, sums, rows, start, full_stop, self.batch_size
                 )
             if stop > n_full:  # the epoch's last, smaller batch
-                state, sums = self._steps(
-                    state,
-                    sums,
-                    self._data,
-                    rows,
-                    n_full,
-                    n_full + 1,
-                    batch_size=self.batch_size,
-                    size=len(order) - n_full * self.batch_size,
+                last = len(order) - n_full * self.batch_size
+                state, sums = self._run_steps(
+                    state, sums, rows, n_full, n_full + 1, last
                 )
         finally:
             # Donated buffers are gone: the Keras variables hold the outputs
@@ -177,6 +195,17 @@ class Steps:
 
 def _steps(model, loss_fn, state, sums, data, order, start, stop, *, batch_size, size):
     """Steps ``start`` to ``stop`` on batches of ``size`` rows (traced)."""
+    step = _step(model, loss_fn, data, order, batch_size, size)
+    return jax.lax.fori_loop(start, stop, step, (state, sums))
+
+
+def _one_step(model, loss_fn, state, sums, data, order, i, *, batch_size, size):
+    """Step ``i`` on a batch of ``size`` rows (traced)."""
+    return _step(model, loss_fn, data, order, batch_size, size)(i, (state, sums))
+
+
+def _step(model, loss_fn, data, order, batch_size, size):
+    """The training step ``step(i, (state, sums))`` on batch ``i`` of ``order``."""
     features, targets, weights = data
     optimizer = model.optimizer
 
@@ -206,7 +235,7 @@ def _steps(model, loss_fn, state, sums, data, order, start, stop, *, batch_size,
         sums = sums + jnp.stack([loss * size, jnp.sum(hit), weight])
         return (trainable, non_trainable, optimizer_variables), sums
 
-    return jax.lax.fori_loop(start, stop, step, (state, sums))
+    return step
 
 
 def _score(model, trainable, non_trainable, x, y):

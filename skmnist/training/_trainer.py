@@ -17,6 +17,8 @@ import numpy as np
 
 from .._utils.random import draw_seed
 from ..layers import layer_from_config, registered_kinds
+from ..layers._sequence import cost as network_cost
+from ..layers._sequence import trace
 from . import _loop
 from ._keras import KERAS_OPTIMIZERS, keras, step_module
 
@@ -116,6 +118,11 @@ class Trainer:
         # every model of the same structure (see _step_jax).
         structure = json.dumps([architecture, n_features], sort_keys=True, default=repr)
         object.__setattr__(self.model, "_skmnist_structure", structure)
+        # The most values a row holds at once, as the layer kinds count them
+        # (backends that compile loops of steps ask it: see _step_jax).
+        layers = [layer_from_config(config) for config in architecture]
+        width = network_cost(trace(layers, (n_features,))).values
+        object.__setattr__(self.model, "_skmnist_values_per_row", width)
         self.compile(optimizer, learning_rate, optimizers)
 
     def compile(self, optimizer, learning_rate, optimizers=KERAS_OPTIMIZERS):
