@@ -87,7 +87,7 @@ for name in sys.argv[1].split(","):
 # One dropout layer, as the step calls it and as Keras does.
 from skmnist.layers import Dropout
 layer = keras.layers.Dropout(0.3, seed=5)
-call = step.lean_call(layer, Dropout(0.3), torch.Generator())
+call = Dropout(0.3).torch_training_call(layer, torch.Generator())
 ones = torch.ones(400, 50)
 start = layer.seed_generator.state.numpy().copy()
 first = call(ones).numpy()

@@ -240,21 +240,23 @@ def test_wide_networks_run_a_compiled_step_a_call(mnist_small, monkeypatch):
         trainer = Trainer(
             architecture, 784, np.random.RandomState(0), "cnn", "adam", 0.001
         )
+        before = set(_step_jax._COMPILED)
         batches = _loop.Batches(X, y, None, np.arange(300), 128, True, 1)
-        steps = _step_jax.Steps(trainer.model, X, y, None, 128)
         history = _loop.train(
             trainer.model, batches, epochs=2, verbose=0, learning_rate=_constant
         )
         assert int(trainer.model.optimizer.iterations) == 6
-        return steps._looped, history, [w.numpy() for w in trainer.model.weights]
+        # Which compiled function trained it: the loop or the single step.
+        compiled = [key[2][0] for key in _step_jax._COMPILED if key not in before]
+        weights = [w.numpy() for w in trainer.model.weights]
+        return trainer.model._skmnist_values_per_row, compiled, history, weights
 
-    width = Trainer(
-        architecture, 784, np.random.RandomState(0), "cnn", "adam", 0.001
-    ).model._skmnist_values_per_row
+    width, compiled_one, history_one, weights_one = trained(
+        _step_jax.LOOPED_VALUES_PER_ROW
+    )
     assert width > _step_jax.LOOPED_VALUES_PER_ROW  # 28 x 28 x 8 and more
-    looped_one, history_one, weights_one = trained(_step_jax.LOOPED_VALUES_PER_ROW)
-    looped_all, history_all, weights_all = trained(width)
-    assert (looped_one, looped_all) == (False, True)
+    _, compiled_all, history_all, weights_all = trained(width)
+    assert (compiled_one, compiled_all) == (["training_step"], ["training_steps"])
     assert history_one.keys() == history_all.keys()
     for a, b in zip(weights_one, weights_all, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)

@@ -2,7 +2,8 @@
 
 Each step gathers its batch from tensors sharing the NumPy arrays' memory
 (``torch.from_numpy``), runs the Keras model forward (its graph, with Keras's
-layers run straight on PyTorch where their kind says how: see :func:`lean_call`),
+layers run straight on PyTorch where their kind says how: see
+:func:`training_forward`),
 takes the gradients with ``torch.autograd.grad`` (no ``.grad`` buffers to
 zero) and applies them with the model's optimizer. Loss and accuracy sums
 stay tensors until the end of the call, so a call reads back from PyTorch
@@ -96,10 +97,13 @@ class Steps:
 
 
 def training_forward(model):
-    """``model(x, training=True)``, its layers called as :func:`lean_call` says.
+    """``model(x, training=True)``, run layer by layer.
 
-    The function's ``lean_layers`` names the layers its kinds run as PyTorch
-    operations.
+    A layer built by a skmnist kind that gives a PyTorch call for it
+    (``Layer.torch_training_call``) runs that way, as long as it computes in
+    float32 without LoRA or quantization (as skmnist builds them); every
+    other layer runs through Keras's call, in training mode. The function's
+    ``lean_layers`` names the layers run as PyTorch operations.
     """
     # Keras's functional models run their graph with a function that says how
     # to call each layer: the private hook that Functional.call itself uses.
@@ -143,18 +147,6 @@ def batch_loss(y, proba, sample_weight):
     if sample_weight is None:
         return losses.mean()
     return (losses * sample_weight).sum() / len(losses)
-
-
-def lean_call(operation, kind, generator):
-    """What the training step calls for ``operation``, one of the model's layers.
-
-    ``kind`` is the skmnist layer that built it, or None: a kind that gives
-    a PyTorch call for its Keras layer (``torch_training_call``) has it run
-    that way, as long as the layer computes in float32 without LoRA or
-    quantization (as skmnist builds them); every other layer runs through
-    Keras's call, in training mode.
-    """
-    return _kind_call(operation, kind, generator) or _keras_call(operation)
 
 
 def _kind_call(operation, kind, generator):

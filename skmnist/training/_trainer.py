@@ -67,10 +67,12 @@ def _register_keras_objects():
 def build_model(architecture, n_features, rng, name):
     """The Keras model of ``architecture`` and its weighted layers, in order.
 
-    The model also keeps, as ``_skmnist_kinds``, the ``(Keras layer, kind)``
-    pairs of the layers built by a kind's default ``build_keras``: a
-    backend's step may ask the kind how to run its layer
-    (:meth:`skmnist.layers.Layer.torch_training_call`).
+    The model also keeps what a backend's step may ask: as ``_skmnist_kinds``,
+    the ``(Keras layer, kind)`` pairs of the layers built by a kind's default
+    ``build_keras`` (the kind says how to run its layer:
+    :meth:`skmnist.layers.Layer.torch_training_call`), and as
+    ``_skmnist_values_per_row`` the most values a row holds at once, as the
+    kinds count them (see ``_step_jax``).
     """
     _register_keras_objects()
     layers = [layer_from_config(config) for config in architecture]
@@ -81,8 +83,10 @@ def build_model(architecture, n_features, rng, name):
         build.is_output = position == len(layers) - 1
         x = layer.build_keras(x, build)
     model = keras.Model(inputs, x, name=name)
-    # Not an attribute Keras tracks (it would take the kinds for layers).
+    # Not attributes Keras tracks (it would take the kinds for layers).
     object.__setattr__(model, "_skmnist_kinds", tuple(build.kinds))
+    width = network_cost(trace(layers, (n_features,))).values
+    object.__setattr__(model, "_skmnist_values_per_row", width)
     return model, build.weighted
 
 
@@ -118,11 +122,6 @@ class Trainer:
         # every model of the same structure (see _step_jax).
         structure = json.dumps([architecture, n_features], sort_keys=True, default=repr)
         object.__setattr__(self.model, "_skmnist_structure", structure)
-        # The most values a row holds at once, as the layer kinds count them
-        # (backends that compile loops of steps ask it: see _step_jax).
-        layers = [layer_from_config(config) for config in architecture]
-        width = network_cost(trace(layers, (n_features,))).values
-        object.__setattr__(self.model, "_skmnist_values_per_row", width)
         self.compile(optimizer, learning_rate, optimizers)
 
     def compile(self, optimizer, learning_rate, optimizers=KERAS_OPTIMIZERS):
