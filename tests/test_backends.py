@@ -226,7 +226,9 @@ def test_a_file_trained_here_continues_training_on_another_backend(
 ):
     X, y, X_test = digits
     np.savez(tmp_path / "data.npz", X=X, y=y, X_test=X_test)
-    clf = _deterministic(name).fit(X, y)
+    # One epoch on: float32's rounding, which differs between backends (and
+    # CPUs), grows with every step through batch normalisation.
+    clf = _deterministic(name).fit(X, y).set_params(epochs=1)
     path = skmnist.save(clf, tmp_path / "here.skmnist")
     fresh_optimizer = skmnist.load(path)
     fresh_optimizer._training_state = {}  # as if the state were lost

@@ -29,6 +29,7 @@ class RandomShift(Layer):
     """
 
     kind = "random_shift"
+    rows_independent = True
     takes = IMAGES
 
     def __init__(self, max_shift=2):

@@ -108,6 +108,12 @@ class Layer:
     #: ONNX export computes the whole network in float32 when a layer has
     #: no float64 form in onnxruntime (its convolutions and poolings).
     onnx_float32_only = False
+    #: In training, each row's output depends on that row alone, not on the
+    #: other rows of its batch (as batch normalisation's statistics do): a
+    #: backend may then pad a batch with rows weighted 0 (JAX trains the
+    #: epoch's last, smaller batch that way, in the function compiled for
+    #: full ones). False unless a kind says so: the safe answer.
+    rows_independent = False
 
     # -- configuration ---------------------------------------------------------
 

@@ -69,6 +69,7 @@ class Conv2D(Layer):
     """
 
     kind = "conv2d"
+    rows_independent = True
     takes = IMAGES
     weighted = True
     defers_activation = True

@@ -40,6 +40,7 @@ class Dense(Layer):
     """
 
     kind = "dense"
+    rows_independent = True
     takes = ROWS
     weighted = True
     defers_activation = True
@@ -140,6 +141,7 @@ class Activation(Layer):
     """
 
     kind = "activation"
+    rows_independent = True
     takes = ANY
 
     def __init__(self, activation):
@@ -177,6 +179,7 @@ class Dropout(Layer):
     """
 
     kind = "dropout"
+    rows_independent = True
     takes = ANY
 
     def __init__(self, rate):
@@ -236,6 +239,7 @@ class Flatten(Layer):
     """
 
     kind = "flatten"
+    rows_independent = True
     takes = ANY
 
     def __init__(self):

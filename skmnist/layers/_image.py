@@ -71,6 +71,7 @@ class Image(Layer):
     """
 
     kind = "image"
+    rows_independent = True
     takes = ROWS
 
     def __init__(self, side, padding=0):

@@ -112,6 +112,7 @@ class MaxPool2D(_Pool2D):
     """
 
     kind = "max_pool2d"
+    rows_independent = True
     commutes_with_monotone = True
     _keras_class = "MaxPooling2D"
     _onnx_op = "MaxPool"
@@ -140,6 +141,7 @@ class AvgPool2D(_Pool2D):
     """
 
     kind = "avg_pool2d"
+    rows_independent = True
     _keras_class = "AveragePooling2D"
     _onnx_op = "AveragePool"
 
@@ -163,6 +165,7 @@ class GlobalAvgPool2D(Layer):
     """
 
     kind = "global_avg_pool2d"
+    rows_independent = True
     takes = IMAGES
     onnx_float32_only = True
 

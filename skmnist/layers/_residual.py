@@ -40,6 +40,7 @@ residual block adds its layers' output to its input, so they must keep its shape
     """
 
     kind = "residual"
+    rows_independent = True  # its addition; its layers answer for themselves
     takes = ANY
 
     def __init__(self, layers):

@@ -51,6 +51,11 @@ def cost(steps):
     )
 
 
+def rows_independent(layers):
+    """Whether every one of ``layers``, nested ones included, trains row by row."""
+    return all(sub.rows_independent for layer in layers for sub in layer.sublayers())
+
+
 def inference_weights(layers, shape, raw, dtype):
     """The inference weights of each weighted layer of ``layers``, in order.
 

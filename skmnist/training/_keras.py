@@ -12,6 +12,7 @@ the optimizers skmnist trains with.
 """
 
 import contextlib
+import dataclasses
 import importlib
 import json
 import logging
@@ -217,6 +218,46 @@ def step_module():
             f"is configured with {BACKEND!r} (KERAS_BACKEND or keras.json)"
         )
     return importlib.import_module(f"._step_{BACKEND}", __package__)
+
+
+@dataclasses.dataclass
+class NetworkFacts:
+    """What skmnist knows of a Keras model it built, for the backends' steps.
+
+    ``build_model`` keeps it on the model (:func:`network_facts` reads it):
+
+    ``kinds``
+        The ``(Keras layer, kind)`` pairs of the layers built by a kind's
+        default ``build_keras`` (the kind says how to run its layer:
+        :meth:`skmnist.layers.Layer.torch_training_call`).
+    ``values_per_row``
+        The most values a row holds at once, as the kinds count them
+        (``_step_jax`` loops narrow networks only).
+    ``rows_independent``
+        Whether each row trains independently of its batch
+        (:attr:`skmnist.layers.Layer.rows_independent`).
+    ``structure``
+        What the model computes, set by the trainer: backends that compile a
+        function once reuse it for every model of the same structure.
+
+    A model skmnist did not build gets the defaults: no kinds, a loop, no
+    padding, functions of its own.
+    """
+
+    kinds: tuple = ()
+    values_per_row: int = 0
+    rows_independent: bool = False
+    structure: object = None
+
+
+def network_facts(model):
+    """The :class:`NetworkFacts` of ``model`` (the defaults for a foreign one)."""
+    return model.__dict__.get("_skmnist", None) or NetworkFacts()
+
+
+def keep_network_facts(model, facts):
+    # Not an attribute Keras tracks (it would take the kinds for layers).
+    object.__setattr__(model, "_skmnist", facts)
 
 
 def _fused_adam():

@@ -9,13 +9,16 @@ model is an ordinary Keras model. The state's buffers are donated to the
 call, so that XLA updates them in place instead of allocating a copy of the
 weights and the optimizer's moments each call.
 
-Full batches run in a ``lax.fori_loop`` compiled once per batch size; the
-epoch's last, smaller batch (XLA compiles for static shapes) runs through a
-second compilation of the same step. Networks with wide layers (more than
-:data:`LOOPED_VALUES_PER_ROW` values a row, as convolutions have) run one
-compiled step per call instead: XLA's CPU backend runs their steps several
-times slower inside a loop than called one by one, and a step that long
-makes the call's dispatch negligible. The compiled functions are kept by the
+Full batches run in a ``lax.fori_loop`` compiled once per batch size. The
+epoch's last, smaller batch (XLA compiles for static shapes) runs in the
+same function, padded to a full batch whose padding weighs nothing, when
+each row trains independently of its batch; otherwise (batch
+normalisation) through a second compilation of the step. Networks with
+wide layers (more than :data:`LOOPED_VALUES_PER_ROW` values a row, as
+convolutions have) run one compiled step per call instead: XLA's CPU
+backend runs their steps several times slower inside a loop than called
+one by one, and a step that long makes the call's dispatch negligible.
+The compiled functions are kept by the
 structure they compute, so that ``partial_fit`` calls and new models of the
 same architecture reuse them. The module interface is the
 one :mod:`._loop` documents.
@@ -28,6 +31,8 @@ import jax
 import jax.numpy as jnp
 import keras
 import numpy as np
+
+from ._keras import network_facts
 
 
 def epoch_orders(rows, shuffle, seed):
@@ -53,14 +58,14 @@ def _compiled(model, key, make):
     The functions are stateless: every variable's value is an argument, so a
     function traced with one model computes any model of the same
     structure: the same skmnist architecture (which the trainer records on
-    the model as ``_skmnist_structure``; seeds set only initial values,
+    the model as its ``NetworkFacts.structure``; seeds set only initial values,
     which are arguments) and optimizer class (the trainer sets no other
     hyperparameter than the learning rate, a variable). Not Keras's
     ``get_config()``: its serialization imports TensorFlow when installed.
     """
     # A model not built by the trainer gets its own functions (the entry
     # keeps it alive, so that its id names no other model meanwhile).
-    structure = model.__dict__.get("_skmnist_structure", id(model))
+    structure = network_facts(model).structure or id(model)
     structure = (structure, type(model.optimizer), key)
     if structure in _COMPILED:
         _COMPILED.move_to_end(structure)
@@ -96,9 +101,12 @@ class Steps:
             if sample_weight is None
             else jnp.asarray(sample_weight, dtype=jnp.float32),
         )
-        # A model not built by the trainer (no width recorded) loops.
-        width = model.__dict__.get("_skmnist_values_per_row", 0)
-        self._looped = width <= LOOPED_VALUES_PER_ROW
+        facts = network_facts(model)
+        self._looped = facts.values_per_row <= LOOPED_VALUES_PER_ROW
+        # Networks that train row by row take the epoch's last batch padded
+        # to a full one (its padding weighted 0), in the function compiled for
+        # full batches: a second compilation costs more than that one step.
+        self._padded = facts.rows_independent
         run, name = (
             (_steps, "training_steps") if self._looped else (_one_step, "training_step")
         )
@@ -106,26 +114,25 @@ class Steps:
             model,
             (name, batch_size),
             lambda: jax.jit(
-                functools.partial(
-                    run, model, keras.losses.SparseCategoricalCrossentropy()
-                ),
+                functools.partial(run, model),
                 static_argnames=("batch_size", "size"),
                 donate_argnums=(0,),
             ),
         )
         self._order = (None, None)
 
-    def _run_steps(self, state, sums, rows, start, stop, size):
+    def _run_steps(self, state, sums, rows, start, stop, size, n_rows=None):
         """Steps ``start`` to ``stop`` of batches of ``size`` rows: one call
-        into the loop, or one call a step."""
+        into the loop, or one call a step (``n_rows``: see :func:`_step`)."""
         data, batch_size = self._data, self.batch_size
         if self._looped:
             return self._steps(
-                state, sums, data, rows, start, stop, batch_size=batch_size, size=size
-            )
+                state, sums, data, rows, start, stop, n_rows,
+                batch_size=batch_size, size=size,
+            )  # fmt: skip
         for i in range(start, stop):
             state, sums = self._steps(
-                state, sums, data, rows, i, batch_size=batch_size, size=size
+                state, sums, data, rows, i, n_rows, batch_size=batch_size, size=size
             )
         return state, sums
 
@@ -150,24 +157,34 @@ class Steps:
 
     def run(self, order, start, stop, learning_rate):
         """Steps ``start`` to ``stop`` of the epoch ``order``; the three sums."""
+        batch_size = self.batch_size
         if order is not self._order[0]:  # a new epoch: its order, once
-            self._order = (order, jnp.asarray(order))
+            rows = order
+            if self._padded:  # to whole batches (the padding is row 0)
+                rows = np.zeros(-(-len(order) // batch_size) * batch_size, np.int32)
+                rows[: len(order)] = order
+            self._order = (order, jnp.asarray(rows))
         rows = self._order[1]
         self.model.optimizer.learning_rate = learning_rate
-        n_full = len(order) // self.batch_size
+        n_full = len(order) // batch_size
         state = self._state()
         sums = jnp.zeros(3, jnp.float32)
-        full_stop = min(stop, n_full)
         try:
-            if start < full_stop:
+            if self._padded:
                 state, sums = self._run_steps(
-                    state, sums, rows, start, full_stop, self.batch_size
+                    state, sums, rows, start, stop, batch_size, np.int32(len(order))
                 )
-            if stop > n_full:  # the epoch's last, smaller batch
-                last = len(order) - n_full * self.batch_size
-                state, sums = self._run_steps(
-                    state, sums, rows, n_full, n_full + 1, last
-                )
+            else:
+                full_stop = min(stop, n_full)
+                if start < full_stop:
+                    state, sums = self._run_steps(
+                        state, sums, rows, start, full_stop, batch_size
+                    )
+                if stop > n_full:  # the epoch's last, smaller batch
+                    last = len(order) - n_full * batch_size
+                    state, sums = self._run_steps(
+                        state, sums, rows, n_full, n_full + 1, last
+                    )
         finally:
             # Donated buffers are gone: the Keras variables hold the outputs
             # from now on (after a failure, whatever state survived; the
@@ -193,27 +210,40 @@ class Steps:
         return float(loss), float(hits)
 
 
-def _steps(model, loss_fn, state, sums, data, order, start, stop, *, batch_size, size):
+def _steps(model, state, sums, data, order, start, stop, n_rows, *, batch_size, size):
     """Steps ``start`` to ``stop`` on batches of ``size`` rows (traced)."""
-    step = _step(model, loss_fn, data, order, batch_size, size)
+    step = _step(model, data, order, batch_size, size, n_rows)
     return jax.lax.fori_loop(start, stop, step, (state, sums))
 
 
-def _one_step(model, loss_fn, state, sums, data, order, i, *, batch_size, size):
+def _one_step(model, state, sums, data, order, i, n_rows, *, batch_size, size):
     """Step ``i`` on a batch of ``size`` rows (traced)."""
-    return _step(model, loss_fn, data, order, batch_size, size)(i, (state, sums))
+    return _step(model, data, order, batch_size, size, n_rows)(i, (state, sums))
 
 
-def _step(model, loss_fn, data, order, batch_size, size):
-    """The training step ``step(i, (state, sums))`` on batch ``i`` of ``order``."""
+def _step(model, data, order, batch_size, size, n_rows):
+    """The training step ``step(i, (state, sums))`` on batch ``i`` of ``order``.
+
+    Batch ``i`` is the ``size`` rows of ``order`` from ``i * batch_size``.
+    With ``n_rows`` (traced), ``order`` is the epoch's ``n_rows`` rows padded
+    to whole batches, and the padding is weighted 0: the loss is the mean
+    over the batch's real rows, as for a batch of only those (Keras's mean
+    over the batch, weighted or not).
+    """
     features, targets, weights = data
     optimizer = model.optimizer
+    mean = keras.losses.SparseCategoricalCrossentropy()  # as model.fit's
+    total = keras.losses.SparseCategoricalCrossentropy(reduction="sum")
 
-    def loss_and_updates(trainable, non_trainable, x, y, w):
+    def loss_and_updates(trainable, non_trainable, x, y, w, count):
         proba, non_trainable = model.stateless_call(
             trainable, non_trainable, x, training=True
         )
-        return loss_fn(y, proba, sample_weight=w), (proba, non_trainable)
+        if n_rows is None:
+            loss = mean(y, proba, sample_weight=w)
+        else:  # the mean over the real rows
+            loss = total(y, proba, sample_weight=w) / count
+        return loss, (proba, non_trainable)
 
     gradient = jax.value_and_grad(loss_and_updates, has_aux=True)
 
@@ -222,17 +252,22 @@ def _step(model, loss_fn, data, order, batch_size, size):
         index = jax.lax.dynamic_slice_in_dim(order, i * batch_size, size)
         x, y = features[index], targets[index]
         w = None if weights is None else weights[index]
+        count = jnp.float32(size)
+        if n_rows is not None:
+            real = ((i * batch_size + jnp.arange(size)) < n_rows).astype(jnp.float32)
+            w = real if w is None else w * real
+            count = jnp.sum(real)
         (loss, (proba, non_trainable)), grads = gradient(
-            trainable, non_trainable, x, y, w
+            trainable, non_trainable, x, y, w, count
         )
         trainable, optimizer_variables = optimizer.stateless_apply(
             optimizer_variables, grads, trainable
         )
         hit = (jnp.argmax(proba, axis=1) == y).astype(jnp.float32)
-        weight = jnp.float32(size) if w is None else jnp.sum(w)
+        weight = count if w is None else jnp.sum(w)
         if w is not None:
             hit = hit * w
-        sums = sums + jnp.stack([loss * size, jnp.sum(hit), weight])
+        sums = sums + jnp.stack([loss * count, jnp.sum(hit), weight])
         return (trainable, non_trainable, optimizer_variables), sums
 
     return step

@@ -18,6 +18,8 @@ import keras
 import numpy as np
 import torch
 
+from ._keras import network_facts
+
 
 def epoch_orders(rows, shuffle, seed):
     """Each epoch's rows (an int64 tensor), permuted by NumPy's generator."""
@@ -116,7 +118,7 @@ def training_forward(model):
         forward.lean_layers = ()
         return forward
     generator = torch.Generator()
-    kinds = {id(keras_layer): kind for keras_layer, kind in _kinds(model)}
+    kinds = {id(keras_layer): kind for keras_layer, kind in network_facts(model).kinds}
     calls, lean = {}, []
     for op in model.operations:
         call = _kind_call(op, kinds.get(id(op)), generator)
@@ -130,11 +132,6 @@ def training_forward(model):
 
     forward.lean_layers = tuple(lean)
     return forward
-
-
-def _kinds(model):
-    """The model's ``(Keras layer, skmnist kind)`` pairs (see ``build_model``)."""
-    return model.__dict__.get("_skmnist_kinds", ())
 
 
 def batch_loss(y, proba, sample_weight):

@@ -18,9 +18,16 @@ import numpy as np
 from .._utils.random import draw_seed
 from ..layers import layer_from_config, registered_kinds
 from ..layers._sequence import cost as network_cost
-from ..layers._sequence import trace
+from ..layers._sequence import rows_independent, trace
 from . import _loop
-from ._keras import KERAS_OPTIMIZERS, keras, step_module
+from ._keras import (
+    KERAS_OPTIMIZERS,
+    NetworkFacts,
+    keep_network_facts,
+    keras,
+    network_facts,
+    step_module,
+)
 
 _OPTIMIZER_NAMES = {cls: name for name, cls in KERAS_OPTIMIZERS.items()}
 
@@ -67,12 +74,8 @@ def _register_keras_objects():
 def build_model(architecture, n_features, rng, name):
     """The Keras model of ``architecture`` and its weighted layers, in order.
 
-    The model also keeps what a backend's step may ask: as ``_skmnist_kinds``,
-    the ``(Keras layer, kind)`` pairs of the layers built by a kind's default
-    ``build_keras`` (the kind says how to run its layer:
-    :meth:`skmnist.layers.Layer.torch_training_call`), and as
-    ``_skmnist_values_per_row`` the most values a row holds at once, as the
-    kinds count them (see ``_step_jax``).
+    The model also keeps what a backend's step may ask
+    (:class:`~._keras.NetworkFacts`).
     """
     _register_keras_objects()
     layers = [layer_from_config(config) for config in architecture]
@@ -83,10 +86,12 @@ def build_model(architecture, n_features, rng, name):
         build.is_output = position == len(layers) - 1
         x = layer.build_keras(x, build)
     model = keras.Model(inputs, x, name=name)
-    # Not attributes Keras tracks (it would take the kinds for layers).
-    object.__setattr__(model, "_skmnist_kinds", tuple(build.kinds))
-    width = network_cost(trace(layers, (n_features,))).values
-    object.__setattr__(model, "_skmnist_values_per_row", width)
+    facts = NetworkFacts(
+        kinds=tuple(build.kinds),
+        values_per_row=network_cost(trace(layers, (n_features,))).values,
+        rows_independent=rows_independent(layers),
+    )
+    keep_network_facts(model, facts)
     return model, build.weighted
 
 
@@ -120,8 +125,9 @@ class Trainer:
         self.model, self._weighted = build_model(architecture, n_features, rng, name)
         # What the model computes, for backends that compile it once for
         # every model of the same structure (see _step_jax).
-        structure = json.dumps([architecture, n_features], sort_keys=True, default=repr)
-        object.__setattr__(self.model, "_skmnist_structure", structure)
+        network_facts(self.model).structure = json.dumps(
+            [architecture, n_features], sort_keys=True, default=repr
+        )
         self.compile(optimizer, learning_rate, optimizers)
 
     def compile(self, optimizer, learning_rate, optimizers=KERAS_OPTIMIZERS):
