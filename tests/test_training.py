@@ -6,6 +6,8 @@ step (its fused kernel inside ``model.fit``, DLPack sharing, graph tracing)
 run on TensorFlow only, as marked.
 """
 
+import dataclasses
+
 import keras
 import numpy as np
 import pytest
@@ -240,8 +242,12 @@ def test_a_padded_last_batch_trains_as_the_smaller_batch(mnist_small, weighted):
         )
         facts = _keras.network_facts(trainer.model)
         assert facts.rows_independent  # Dense layers: no batch statistics
-        facts.rows_independent = padded
-        facts.structure = (facts.structure, padded, weighted)  # compiled apart
+        facts = dataclasses.replace(
+            facts,
+            rows_independent=padded,
+            structure=(facts.structure, padded, weighted),  # compiled apart
+        )
+        _keras.keep_network_facts(trainer.model, facts)
         batches = _loop.Batches(X, y, weights, np.arange(300), 128, True, 1)
         history = _loop.train(
             trainer.model, batches, epochs=2, verbose=0, learning_rate=_constant

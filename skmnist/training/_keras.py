@@ -220,7 +220,7 @@ def step_module():
     return importlib.import_module(f"._step_{BACKEND}", __package__)
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class NetworkFacts:
     """What skmnist knows of a Keras model it built, for the backends' steps.
 
@@ -237,8 +237,9 @@ class NetworkFacts:
         Whether each row trains independently of its batch
         (:attr:`skmnist.layers.Layer.rows_independent`).
     ``structure``
-        What the model computes, set by the trainer: backends that compile a
-        function once reuse it for every model of the same structure.
+        What the model computes (its architecture and input width): backends
+        that compile a function once reuse it for every model of the same
+        structure.
 
     A model skmnist did not build gets the defaults: no kinds, a loop, no
     padding, functions of its own.

@@ -57,8 +57,8 @@ def _compiled(model, key, make):
 
     The functions are stateless: every variable's value is an argument, so a
     function traced with one model computes any model of the same
-    structure: the same skmnist architecture (which the trainer records on
-    the model as its ``NetworkFacts.structure``; seeds set only initial values,
+    structure: the same skmnist architecture (``build_model`` records it on
+    the model: ``NetworkFacts.structure``; seeds set only initial values,
     which are arguments) and optimizer class (the trainer sets no other
     hyperparameter than the learning rate, a variable). Not Keras's
     ``get_config()``: its serialization imports TensorFlow when installed.
@@ -166,7 +166,6 @@ class Steps:
             self._order = (order, jnp.asarray(rows))
         rows = self._order[1]
         self.model.optimizer.learning_rate = learning_rate
-        n_full = len(order) // batch_size
         state = self._state()
         sums = jnp.zeros(3, jnp.float32)
         try:
@@ -175,6 +174,7 @@ class Steps:
                     state, sums, rows, start, stop, batch_size, np.int32(len(order))
                 )
             else:
+                n_full = len(order) // batch_size
                 full_stop = min(stop, n_full)
                 if start < full_stop:
                     state, sums = self._run_steps(
@@ -232,18 +232,18 @@ def _step(model, data, order, batch_size, size, n_rows):
     """
     features, targets, weights = data
     optimizer = model.optimizer
-    mean = keras.losses.SparseCategoricalCrossentropy()  # as model.fit's
-    total = keras.losses.SparseCategoricalCrossentropy(reduction="sum")
+    # model.fit's loss (the mean over the batch), or over the real rows.
+    padded = n_rows is not None
+    loss_fn = keras.losses.SparseCategoricalCrossentropy(
+        reduction="sum" if padded else "sum_over_batch_size"
+    )
 
     def loss_and_updates(trainable, non_trainable, x, y, w, count):
         proba, non_trainable = model.stateless_call(
             trainable, non_trainable, x, training=True
         )
-        if n_rows is None:
-            loss = mean(y, proba, sample_weight=w)
-        else:  # the mean over the real rows
-            loss = total(y, proba, sample_weight=w) / count
-        return loss, (proba, non_trainable)
+        loss = loss_fn(y, proba, sample_weight=w)
+        return (loss / count if padded else loss), (proba, non_trainable)
 
     gradient = jax.value_and_grad(loss_and_updates, has_aux=True)
 
@@ -253,7 +253,7 @@ def _step(model, data, order, batch_size, size, n_rows):
         x, y = features[index], targets[index]
         w = None if weights is None else weights[index]
         count = jnp.float32(size)
-        if n_rows is not None:
+        if padded:
             real = ((i * batch_size + jnp.arange(size)) < n_rows).astype(jnp.float32)
             w = real if w is None else w * real
             count = jnp.sum(real)

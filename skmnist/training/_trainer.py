@@ -25,7 +25,6 @@ from ._keras import (
     NetworkFacts,
     keep_network_facts,
     keras,
-    network_facts,
     step_module,
 )
 
@@ -90,6 +89,7 @@ def build_model(architecture, n_features, rng, name):
         kinds=tuple(build.kinds),
         values_per_row=network_cost(trace(layers, (n_features,))).values,
         rows_independent=rows_independent(layers),
+        structure=json.dumps([architecture, n_features], sort_keys=True, default=repr),
     )
     keep_network_facts(model, facts)
     return model, build.weighted
@@ -123,11 +123,6 @@ class Trainer:
         optimizers=KERAS_OPTIMIZERS,
     ):
         self.model, self._weighted = build_model(architecture, n_features, rng, name)
-        # What the model computes, for backends that compile it once for
-        # every model of the same structure (see _step_jax).
-        network_facts(self.model).structure = json.dumps(
-            [architecture, n_features], sort_keys=True, default=repr
-        )
         self.compile(optimizer, learning_rate, optimizers)
 
     def compile(self, optimizer, learning_rate, optimizers=KERAS_OPTIMIZERS):
