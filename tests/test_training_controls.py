@@ -306,7 +306,13 @@ def test_halving_search_uses_epochs_as_the_resource(mnist):
 
 def test_thread_count_does_not_change_the_model(mnist_small, mnist_path, tmp_path):
     # A search with n_jobs=2 or on Dask trains in workers given one thread
-    # each; the model must be the one a two-thread process trains.
+    # each; the model must be the one a two-thread process trains, up to the
+    # rounding of TensorFlow's matrix products: on some CPUs (an AMD EPYC
+    # here, not an Intel Xeon) a product with a 784-long inner dimension
+    # rounds differently with one and two threads (float32's last bits; the
+    # weights then differ by about 5e-7 after two epochs, docs/performance.md).
+    # The rows' order, the seeds and the steps are the same: a different
+    # order or step would move the probabilities by far more than 1e-5.
     (X, y), (X_test, _) = mnist_small
     there = proba_from_another_process(
         mnist_path, QUICK, tmp_path, env={"OMP_NUM_THREADS": "1"}
@@ -314,9 +320,8 @@ def test_thread_count_does_not_change_the_model(mnist_small, mnist_path, tmp_pat
     here = (
         MNISTMLPClassifier(**QUICK).fit(X, y).predict_proba(X_test.astype(np.float64))
     )
-    # Training is identical; NumPy's prediction may round differently with
-    # another number of BLAS threads, in the last bit.
-    np.testing.assert_allclose(there, here, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(there, here, rtol=1e-5, atol=1e-7)
+    assert (there.argmax(axis=1) != here.argmax(axis=1)).sum() <= 1
 
 
 def test_a_rejected_fit_leaves_the_fitted_model_as_it_was(mnist_small):
