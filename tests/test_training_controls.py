@@ -308,11 +308,11 @@ def test_thread_count_does_not_change_the_model(mnist_small, mnist_path, tmp_pat
     # A search with n_jobs=2 or on Dask trains in workers given one thread
     # each; the model must be the one a two-thread process trains, up to the
     # rounding of TensorFlow's matrix products: on some CPUs (an AMD EPYC
-    # here, not an Intel Xeon) a product with a 784-long inner dimension
+    # with AVX2 and no AVX-512) a product with a 784-long inner dimension
     # rounds differently with one and two threads (float32's last bits; the
     # weights then differ by about 5e-7 after two epochs, docs/performance.md).
-    # The rows' order, the seeds and the steps are the same: a different
-    # order or step would move the probabilities by far more than 1e-5.
+    # The rows, the seeds and the steps are the same: a batch of 127 rows
+    # instead of 128 moves the probabilities by up to 0.15.
     (X, y), (X_test, _) = mnist_small
     there = proba_from_another_process(
         mnist_path, QUICK, tmp_path, env={"OMP_NUM_THREADS": "1"}
