@@ -6,6 +6,7 @@ step (its fused kernel inside ``model.fit``, DLPack sharing, graph tracing)
 run on TensorFlow only, as marked.
 """
 
+import collections
 import dataclasses
 
 import keras
@@ -179,23 +180,99 @@ def test_training_loop_reports_what_keras_fit_would(mnist_small):
     assert history["val_accuracy"][-1] == pytest.approx(accuracy, abs=1e-6)
 
 
+def _trained_weights(model, X, y, seed, n=300):
+    batches = _loop.Batches(X[:n], y[:n], None, np.arange(n), 128, True, seed)
+    _loop.train(model, batches, epochs=1, verbose=0, learning_rate=_constant)
+    return [w.numpy().copy() for w in model.weights]
+
+
 @tensorflow_only
-def test_later_calls_reuse_the_traced_training_function(mnist_small):
-    # partial_fit calls (a Hyperband search makes many) must not pay for a
-    # new trace each time, whatever the number of rows.
-    model, X, y = _small_network_and_data(mnist_small, width=16)
-    for n, seed in [(300, 1), (1000, 2), (257, 3)]:
-        batches = _loop.Batches(X[:n], y[:n], None, np.arange(n), 128, True, seed)
-        _loop.train(model, batches, epochs=1, verbose=0, learning_rate=_constant)
-    functions = model.__dict__["_skmnist_functions"]
-    assert list(functions) == [("training_steps", 128, False)]
-    assert functions["training_steps", 128, False].experimental_get_tracing_count() == 1
-    assert int(model.optimizer.iterations) == 3 + 8 + 3
+def test_later_calls_and_models_reuse_the_traced_training_function(
+    mnist_small, monkeypatch
+):
+    # partial_fit calls (a Hyperband search makes many) and new models of
+    # the same structure (each fit builds one) must not pay for a new trace,
+    # whatever the number of rows: the variables are the graph's arguments.
+    from skmnist.training import _step_tensorflow
+
+    monkeypatch.setattr(_step_tensorflow, "_TRACED", collections.OrderedDict())
+    before = set()
+    models = []
+    for seed, n in [(1, 300), (2, 1000), (3, 257)]:
+        model, X, y = _small_network_and_data(mnist_small, width=16)
+        _trained_weights(model, X, y, seed, n)
+        _trained_weights(model, X, y, seed + 10, n)  # a later call
+        models.append(model)
+    new = [key for key in _step_tensorflow._TRACED if key not in before]
+    assert [key[2][:3] for key in new] == [("training_steps", 128, False)]
+    # Each model trained its own variables, and only those.
+    iterations = [int(model.optimizer.iterations) for model in models]
+    assert iterations == [2 * 3, 2 * 8, 2 * 3]
 
     weights = np.ones(100, dtype=np.float32)
+    model = models[0]
     batches = _loop.Batches(X[:100], y[:100], weights, np.arange(100), 50, True, 4)
     _loop.train(model, batches, epochs=1, verbose=0, learning_rate=_constant)
-    assert ("training_steps", 50, True) in functions  # another signature, traced anew
+    other, _, _ = _small_network_and_data(mnist_small, width=17)
+    _trained_weights(other, X, y, 1)
+    added = [key for key in _step_tensorflow._TRACED if key not in before]
+    assert [key[2][:3] for key in added[1:]] == [
+        ("training_steps", 50, True),  # another signature: traced anew
+        ("training_steps", 128, False),  # another structure: traced anew
+    ]
+    assert added[2][0] != added[0][0]
+
+
+@tensorflow_only
+def test_a_shared_trace_trains_each_model_as_its_own_would(mnist_small, monkeypatch):
+    # A model trained by the graph traced with another model is the model a
+    # trace of its own trains, to the bit; and it leaves the other alone.
+    from skmnist.training import _step_tensorflow
+
+    (X, y), _ = mnist_small
+    X, y = np.asarray(X, dtype=np.float32), np.asarray(y, dtype=np.int64)
+    architecture = network_configs(
+        [Dense(16, activation="relu"), Dropout(0.2)], 784, 10
+    )
+
+    def model(seed):
+        rng = np.random.RandomState(seed)
+        return Trainer(architecture, 784, rng, "mlp", "adam", 0.001).model
+
+    monkeypatch.setattr(_step_tensorflow, "_TRACED", collections.OrderedDict())
+    first = model(0)
+    first_weights = _trained_weights(first, X, y, seed=1)
+    shared = _trained_weights(model(5), X, y, seed=2)
+    assert len(_step_tensorflow._TRACED) == 1  # the first model's trace
+    for before, after in zip(first_weights, first.weights, strict=True):
+        np.testing.assert_array_equal(before, after.numpy())
+
+    monkeypatch.setattr(_step_tensorflow, "_TRACED", collections.OrderedDict())
+    own = _trained_weights(model(5), X, y, seed=2)
+    assert len(shared) == len(own) == len(first_weights)
+    for a, b in zip(shared, own, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(shared[0], first_weights[0])
+
+
+@tensorflow_only
+def test_a_graph_capturing_a_variable_is_kept_for_its_model(mnist_small, monkeypatch):
+    # A variable left out of the graph's arguments is captured: the graph
+    # then computes its own model only, and is not shared.
+    from skmnist.training import _step_tensorflow
+
+    state = _step_tensorflow._state
+    monkeypatch.setattr(
+        _step_tensorflow, "_state", lambda model, training: state(model, training)[1:]
+    )
+    monkeypatch.setattr(_step_tensorflow, "_TRACED", collections.OrderedDict())
+    models = []
+    for seed in (1, 2):
+        model, X, y = _small_network_and_data(mnist_small, width=16)
+        _trained_weights(model, X, y, seed)
+        assert int(model.optimizer.iterations) == 3
+        models.append(model)
+    assert [key[0] for key in _step_tensorflow._TRACED] == [id(m) for m in models]
 
 
 @pytest.mark.skipif(BACKEND != "jax", reason="JAX's compiled step (not configured)")

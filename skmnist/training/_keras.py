@@ -261,6 +261,42 @@ def keep_network_facts(model, facts):
     object.__setattr__(model, "_skmnist", facts)
 
 
+# How many compiled (or traced) functions a backend's step keeps: the least
+# recently used beyond these are dropped, with the model each holds.
+FUNCTIONS_KEPT = 16
+
+
+def function_key(model, key):
+    """What a function a backend's step compiles for ``model`` computes.
+
+    Its functions take every variable's value as an argument, so a function
+    made for one model computes any model of the same structure: the same
+    skmnist architecture and input width (``NetworkFacts.structure``; seeds
+    set only initial values) and optimizer class (the trainer sets no other
+    hyperparameter than the learning rate, a variable), and the same ``key``.
+    A model skmnist did not build is its own structure. Not Keras's
+    ``get_config()``: its serialization imports TensorFlow when installed.
+    """
+    structure = network_facts(model).structure or id(model)
+    return (structure, type(model.optimizer), key)
+
+
+def cached_function(cache, key, model, make):
+    """``cache[key]``, made by ``make()`` on a miss; kept with ``model``.
+
+    The entry holds the model the function was made with (a function traced
+    with it may refer to it; an ``id`` in a key then names no other model);
+    the least recently used beyond :data:`FUNCTIONS_KEPT` are dropped.
+    """
+    if key in cache:
+        cache.move_to_end(key)
+    else:
+        cache[key] = (model, make())
+        while len(cache) > FUNCTIONS_KEPT:
+            cache.popitem(last=False)
+    return cache[key][1]
+
+
 def _fused_adam():
     """The backend's fused Adam (Keras's update in fewer passes), or Keras's."""
     if BACKEND in ("tensorflow", "torch"):

@@ -32,7 +32,7 @@ import jax.numpy as jnp
 import keras
 import numpy as np
 
-from ._keras import network_facts
+from ._keras import cached_function, function_key, network_facts
 
 
 def epoch_orders(rows, shuffle, seed):
@@ -43,37 +43,17 @@ def epoch_orders(rows, shuffle, seed):
         yield rows[rng.permutation(len(rows))] if shuffle else rows
 
 
-# Compiled training and scoring functions, by the structure they compute:
-# a new model of the same architecture, optimizer and batch size (each fit
-# builds one; a grid search many) reuses them instead of paying XLA's
-# compilation again (seconds per function on two cores). They hold the
-# model they were traced with; the least recently used are dropped.
+# Compiled training and scoring functions, by the structure they compute
+# (:func:`._keras.function_key`): a new model of the same architecture,
+# optimizer and batch size (each fit builds one; a grid search many) reuses
+# them instead of paying XLA's compilation again (seconds per function on
+# two cores).
 _COMPILED = collections.OrderedDict()
-_COMPILED_KEPT = 16
 
 
 def _compiled(model, key, make):
-    """``make()`` for ``model``, or the function made for one of its structure.
-
-    The functions are stateless: every variable's value is an argument, so a
-    function traced with one model computes any model of the same
-    structure: the same skmnist architecture (``build_model`` records it on
-    the model: ``NetworkFacts.structure``; seeds set only initial values,
-    which are arguments) and optimizer class (the trainer sets no other
-    hyperparameter than the learning rate, a variable). Not Keras's
-    ``get_config()``: its serialization imports TensorFlow when installed.
-    """
-    # A model not built by the trainer gets its own functions (the entry
-    # keeps it alive, so that its id names no other model meanwhile).
-    structure = network_facts(model).structure or id(model)
-    structure = (structure, type(model.optimizer), key)
-    if structure in _COMPILED:
-        _COMPILED.move_to_end(structure)
-    else:
-        _COMPILED[structure] = (model, make())
-        while len(_COMPILED) > _COMPILED_KEPT:
-            _COMPILED.popitem(last=False)
-    return _COMPILED[structure][1]
+    """``make()`` for ``model``, or the function made for one of its structure."""
+    return cached_function(_COMPILED, function_key(model, key), model, make)
 
 
 # The most values a network's row may hold at once (its widest layer, as

@@ -8,11 +8,14 @@ comes from TensorFlow's counter-based generator seeded by the estimator.
 The module interface is the one :mod:`._loop` documents.
 """
 
+import collections
+
 import keras
 import numpy as np
 import tensorflow as tf
 
 from .._utils.memory import TENSOR_ALIGNMENT
+from ._keras import cached_function, function_key, network_facts
 
 
 def epoch_orders(rows, shuffle, seed):
@@ -57,21 +60,55 @@ def _float32_tensor(X):
     return tf.constant(X, dtype=tf.float32)
 
 
-def _cached(model, key, make):
-    """``make()``, made once per model and ``key`` and kept on the model.
+# Graph functions by the structure they compute (:func:`._keras.function_key`):
+# each fit builds a new model, and tracing its training loop anew costs more
+# than a small fit's steps (a scikit-learn check's, a grid search's on few
+# rows). The variables are the functions' arguments, so one trace trains
+# every model of the structure.
+_TRACED = collections.OrderedDict()
 
-    Tracing a graph function costs a few tenths of a second; ``partial_fit``
-    calls (a Hyperband search makes many) reuse the model's functions instead
-    of tracing new ones. Stored past Keras's attribute tracking, which would
-    otherwise try to track the functions as part of the model.
+
+def _state(model, training):
+    """The Keras variables a graph function reads and writes, in a fixed order.
+
+    The model's (weights, batch statistics, the seed generators' counters)
+    and, for training, the optimizer's (``iterations``, the learning rate,
+    the slots).
     """
-    functions = model.__dict__.get("_skmnist_functions")
-    if functions is None:
-        functions = {}
-        object.__setattr__(model, "_skmnist_functions", functions)
-    if key not in functions:
-        functions[key] = make()
-    return functions[key]
+    variables = list(model.variables)
+    if training:
+        variables += model.optimizer.variables
+    return variables
+
+
+def _traced(model, key, training, function, specs):
+    """``function(*args)`` traced as a graph of ``model``'s structure.
+
+    Returns ``call(*args)``, the graph run on ``model``'s own variables. A
+    graph that captured a variable anyway (one outside the model's and the
+    optimizer's lists) computes only the model it was traced with, and is
+    kept for that model alone.
+    """
+    variables = _state(model, training)
+    signature = tuple((tuple(v.shape), v.dtype) for v in variables)
+
+    def trace():
+        # The variables are read and written by the layers and the optimizer
+        # of ``model``; passed as arguments too, TensorFlow makes every use of
+        # them in the graph a use of the argument.
+        graph = tf.function(lambda state, *args: function(*args))
+        return graph.get_concrete_function([v.value for v in variables], *specs)
+
+    shared = function_key(model, (*key, signature))
+    if shared in _TRACED or network_facts(model).structure is None:
+        concrete = cached_function(_TRACED, shared, model, trace)
+    else:
+        concrete = trace()
+        own = concrete.captured_inputs  # then for this model alone
+        key = (id(model), *shared[1:]) if own else shared
+        concrete = cached_function(_TRACED, key, model, lambda: concrete)
+    state = [v.value for v in variables]
+    return lambda *args: concrete(state, *args)
 
 
 class Steps:
@@ -80,15 +117,12 @@ class Steps:
     def __init__(self, model, X, y, sample_weight, batch_size):
         self.model = model
         self.batch_size = batch_size
+        self._score = None
         self._columns = [_float32_tensor(X), tf.constant(y, dtype=tf.int32)]
         weighted = sample_weight is not None
         if weighted:
             self._columns.append(tf.constant(sample_weight, tf.float32))
-        self._run = _cached(
-            model,
-            ("training_steps", batch_size, weighted),
-            lambda: _training_steps(model, batch_size, weighted),
-        )
+        self._run = _training_steps(model, batch_size, weighted)
 
     def run(self, order, start, stop, learning_rate):
         """Steps ``start`` to ``stop`` of the epoch ``order``; the three sums."""
@@ -101,8 +135,9 @@ class Steps:
 
     def score(self, x, y):
         """The summed loss and number of hits on a chunk of the validation set."""
-        score = _cached(self.model, "scorer", lambda: _scorer(self.model))
-        loss, hits = score(x, y)
+        if self._score is None:
+            self._score = _scorer(self.model)
+        loss, hits = self._score(x, y)
         return float(loss), float(hits)
 
 
@@ -113,8 +148,8 @@ def _training_steps(model, batch_size, weighted):
     weights), the epoch's row order and the step range; it returns the sums
     the epoch's averages are made of: the batch losses times the batch sizes
     (Keras's epoch ``loss``), and the weighted number of correct predictions
-    and the total weight (Keras's ``accuracy``). Data of any number of rows
-    reuses one trace.
+    and the total weight (Keras's ``accuracy``). Data of any number of rows,
+    and every model of the structure, reuse one trace.
     """
     loss_fn = keras.losses.SparseCategoricalCrossentropy()
     variables = model.trainable_variables
@@ -149,9 +184,6 @@ def _training_steps(model, batch_size, weighted):
     ] + ([tf.TensorSpec([None], tf.float32)] if weighted else [])
     scalar = tf.TensorSpec([], tf.int32)
 
-    @tf.function(
-        input_signature=[data_spec, tf.TensorSpec([None], tf.int64), scalar, scalar]
-    )
     def run(data, order, start, stop):
         zero = tf.constant(0.0)
         _, loss_sum, hits, weight_sum = tf.while_loop(
@@ -162,25 +194,24 @@ def _training_steps(model, batch_size, weighted):
         )
         return loss_sum, hits, weight_sum
 
-    return run
+    specs = [data_spec, tf.TensorSpec([None], tf.int64), scalar, scalar]
+    return _traced(model, ("training_steps", batch_size, weighted), True, run, specs)
 
 
 def _scorer(model):
     """A graph function: the summed loss and number of hits on ``(x, y)``."""
     loss_fn = keras.losses.SparseCategoricalCrossentropy(reduction="sum")
 
-    @tf.function(
-        input_signature=[
-            tf.TensorSpec([None, *model.input_shape[1:]], tf.float32),
-            tf.TensorSpec([None], tf.int32),
-        ]
-    )
     def score(x, y):
         proba = model(x, training=False)
         hits = tf.argmax(proba, axis=1, output_type=tf.int32) == y
         return loss_fn(y, proba), tf.reduce_sum(tf.cast(hits, tf.float32))
 
-    return score
+    specs = [
+        tf.TensorSpec([None, *model.input_shape[1:]], tf.float32),
+        tf.TensorSpec([None], tf.int32),
+    ]
+    return _traced(model, ("scorer",), False, score, specs)
 
 
 def to_numpy(variable):

@@ -132,8 +132,6 @@ class Trainer:
             loss=keras.losses.SparseCategoricalCrossentropy(),
             metrics=["accuracy"],
         )
-        # Traced training functions hold the old optimizer: trace anew.
-        self.model.__dict__.pop("_skmnist_functions", None)
 
     def uses(self, optimizer):
         """Whether the model trains with the optimizer named ``optimizer``."""
