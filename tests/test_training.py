@@ -14,7 +14,16 @@ import numpy as np
 import pytest
 
 from skmnist._utils.memory import aligned_empty as _aligned_empty
-from skmnist.layers import Dense, Dropout
+from skmnist.layers import (
+    BatchNorm,
+    Conv2D,
+    Dense,
+    Dropout,
+    Flatten,
+    Image,
+    RandomShift,
+    Residual,
+)
 from skmnist.networks._architecture import network_configs
 from skmnist.training import STOCK_OPTIMIZERS, Trainer, _keras, _loop
 
@@ -196,15 +205,15 @@ def test_later_calls_and_models_reuse_the_traced_training_function(
     from skmnist.training import _step_tensorflow
 
     monkeypatch.setattr(_step_tensorflow, "_TRACED", collections.OrderedDict())
-    before = set()
     models = []
     for seed, n in [(1, 300), (2, 1000), (3, 257)]:
         model, X, y = _small_network_and_data(mnist_small, width=16)
         _trained_weights(model, X, y, seed, n)
         _trained_weights(model, X, y, seed + 10, n)  # a later call
         models.append(model)
-    new = [key for key in _step_tensorflow._TRACED if key not in before]
-    assert [key[2][:3] for key in new] == [("training_steps", 128, False)]
+    assert [key[2][:3] for key in _step_tensorflow._TRACED] == [
+        ("training_steps", 128, False)
+    ]
     # Each model trained its own variables, and only those.
     iterations = [int(model.optimizer.iterations) for model in models]
     assert iterations == [2 * 3, 2 * 8, 2 * 3]
@@ -215,44 +224,117 @@ def test_later_calls_and_models_reuse_the_traced_training_function(
     _loop.train(model, batches, epochs=1, verbose=0, learning_rate=_constant)
     other, _, _ = _small_network_and_data(mnist_small, width=17)
     _trained_weights(other, X, y, 1)
-    added = [key for key in _step_tensorflow._TRACED if key not in before]
+    added = list(_step_tensorflow._TRACED)
     assert [key[2][:3] for key in added[1:]] == [
-        ("training_steps", 50, True),  # another signature: traced anew
+        ("training_steps", 50, True),  # another batch size, weighted: traced anew
         ("training_steps", 128, False),  # another structure: traced anew
     ]
     assert added[2][0] != added[0][0]
 
 
+def _state_values(model):
+    from skmnist.training import _step_tensorflow
+
+    return [v.numpy().copy() for v in _step_tensorflow._state(model, True)]
+
+
 @tensorflow_only
-def test_a_shared_trace_trains_each_model_as_its_own_would(mnist_small, monkeypatch):
-    # A model trained by the graph traced with another model is the model a
-    # trace of its own trains, to the bit; and it leaves the other alone.
+@pytest.mark.parametrize(
+    "layers, optimizer, weighted",
+    [
+        ([Dense(16, activation="relu"), Dropout(0.2)], "adam", False),
+        ([Dense(8), Residual([Dense(8), BatchNorm()])], "sgd", True),
+        ([Image(28), RandomShift(2), Conv2D(2, 3), Flatten()], "rmsprop", False),
+        ([Dense(8, activation="relu")], "adamw", True),
+    ],
+    ids=["dropout", "batch-statistics", "random-shift", "adamw"],
+)
+def test_a_shared_trace_trains_each_model_as_its_own_would(
+    mnist_small, monkeypatch, layers, optimizer, weighted
+):
+    # A model trained (and scored) by the graphs traced with another model is
+    # the model its own traces train, to the bit: weights, batch statistics,
+    # the seed generators' and the optimizer's state, the validation scores.
+    # And it leaves the other model's state alone.
     from skmnist.training import _step_tensorflow
 
     (X, y), _ = mnist_small
-    X, y = np.asarray(X, dtype=np.float32), np.asarray(y, dtype=np.int64)
-    architecture = network_configs(
-        [Dense(16, activation="relu"), Dropout(0.2)], 784, 10
-    )
+    X, y = np.asarray(X[:300], np.float32), np.asarray(y[:300], np.int64)
+    weights = np.linspace(0.5, 2, 300).astype(np.float32) if weighted else None
+    architecture = network_configs(layers, 784, 10)
 
-    def model(seed):
+    def trained(seed):
         rng = np.random.RandomState(seed)
-        return Trainer(architecture, 784, rng, "mlp", "adam", 0.001).model
+        model = Trainer(architecture, 784, rng, "net", optimizer, 0.01).model
+        batches = _loop.Batches(X, y, weights, np.arange(300), 128, True, seed)
+        history = _loop.train(
+            model,
+            batches,
+            epochs=2,
+            verbose=0,
+            learning_rate=_constant,
+            validation_data=(X[:100], y[:100]),
+        )
+        return model, history
 
     monkeypatch.setattr(_step_tensorflow, "_TRACED", collections.OrderedDict())
-    first = model(0)
-    first_weights = _trained_weights(first, X, y, seed=1)
-    shared = _trained_weights(model(5), X, y, seed=2)
-    assert len(_step_tensorflow._TRACED) == 1  # the first model's trace
-    for before, after in zip(first_weights, first.weights, strict=True):
-        np.testing.assert_array_equal(before, after.numpy())
+    first, _ = trained(0)
+    first_state = _state_values(first)
+    second, shared_history = trained(5)
+    assert len(_step_tensorflow._TRACED) == 2  # the first model's two graphs
+    for before, after in zip(first_state, _state_values(first), strict=True):
+        np.testing.assert_array_equal(before, after)
 
     monkeypatch.setattr(_step_tensorflow, "_TRACED", collections.OrderedDict())
-    own = _trained_weights(model(5), X, y, seed=2)
-    assert len(shared) == len(own) == len(first_weights)
+    alone, own_history = trained(5)
+    assert shared_history == own_history
+    shared, own = _state_values(second), _state_values(alone)
+    assert len(shared) == len(own) == len(first_state)
     for a, b in zip(shared, own, strict=True):
         np.testing.assert_array_equal(a, b)
-    assert not np.array_equal(shared[0], first_weights[0])
+    assert not all(
+        np.array_equal(a, b) for a, b in zip(shared, first_state, strict=True)
+    )
+
+
+@tensorflow_only
+def test_a_shared_graph_keeps_no_model_alive(mnist_small, monkeypatch):
+    # The cache holds the graph, not the model it was traced with (nor its
+    # weights and optimizer slots): a model of the structure trains after it.
+    import gc
+    import weakref
+
+    from skmnist.training import _step_tensorflow
+
+    monkeypatch.setattr(_step_tensorflow, "_TRACED", collections.OrderedDict())
+    model, X, y = _small_network_and_data(mnist_small, width=16)
+    _trained_weights(model, X, y, 1)
+    gone = weakref.ref(model)
+    del model
+    gc.collect()
+    assert gone() is None
+    later, _, _ = _small_network_and_data(mnist_small, width=16)
+    _trained_weights(later, X, y, 2)
+    assert len(_step_tensorflow._TRACED) == 1
+    assert int(later.optimizer.iterations) == 3
+
+
+def test_keras_settings_a_trace_bakes_in_are_part_of_the_structure(monkeypatch):
+    # A fit after keras.config.set_epsilon (or another dtype policy, image
+    # data format) must not reuse a graph traced before it.
+    architecture = network_configs([Dense(4)], 784, 10)
+
+    def structure():
+        trainer = Trainer(
+            architecture, 784, np.random.RandomState(0), "net", "adam", 0.001
+        )
+        return _keras.network_facts(trainer.model).structure
+
+    before = structure()
+    assert structure() == before  # seeds are no part of it
+    epsilon = keras.config.epsilon()
+    monkeypatch.setattr(keras.config, "epsilon", lambda: epsilon * 10)
+    assert structure() != before
 
 
 @tensorflow_only
@@ -266,6 +348,13 @@ def test_a_graph_capturing_a_variable_is_kept_for_its_model(mnist_small, monkeyp
         _step_tensorflow, "_state", lambda model, training: state(model, training)[1:]
     )
     monkeypatch.setattr(_step_tensorflow, "_TRACED", collections.OrderedDict())
+    traces = []
+    function = _step_tensorflow.tf.function
+    monkeypatch.setattr(
+        _step_tensorflow.tf,
+        "function",
+        lambda f, **options: traces.append(f) or function(f, **options),
+    )
     models = []
     for seed in (1, 2):
         model, X, y = _small_network_and_data(mnist_small, width=16)
@@ -273,6 +362,9 @@ def test_a_graph_capturing_a_variable_is_kept_for_its_model(mnist_small, monkeyp
         assert int(model.optimizer.iterations) == 3
         models.append(model)
     assert [key[0] for key in _step_tensorflow._TRACED] == [id(m) for m in models]
+    _trained_weights(models[0], X, y, 3)  # its own graph again, not traced anew
+    assert len(traces) == len(_step_tensorflow._TRACED) == 2
+    assert int(models[0].optimizer.iterations) == 6
 
 
 @pytest.mark.skipif(BACKEND != "jax", reason="JAX's compiled step (not configured)")

@@ -237,7 +237,9 @@ class NetworkFacts:
         Whether each row trains independently of its batch
         (:attr:`skmnist.layers.Layer.rows_independent`).
     ``structure``
-        What the model computes (its architecture and input width): backends
+        What the model computes: its architecture and input width, the
+        classes of its layer kinds and Keras layers, and the Keras settings a
+        trace bakes in (dtype policy, epsilon, image data format). Backends
         that compile a function once reuse it for every model of the same
         structure.
 
@@ -274,7 +276,10 @@ def function_key(model, key):
     skmnist architecture and input width (``NetworkFacts.structure``; seeds
     set only initial values) and optimizer class (the trainer sets no other
     hyperparameter than the learning rate, a variable), and the same ``key``.
-    A model skmnist did not build is its own structure. Not Keras's
+    A model skmnist did not build is its own structure. The layer kinds'
+    Keras layers must depend on their configuration only (and seeds drawn
+    from ``build.seed()`` must reach Keras as seed generators, whose state is
+    a variable, as skmnist's kinds do). Not Keras's
     ``get_config()``: its serialization imports TensorFlow when installed.
     """
     structure = network_facts(model).structure or id(model)
@@ -288,13 +293,16 @@ def cached_function(cache, key, model, make):
     with it may refer to it; an ``id`` in a key then names no other model);
     the least recently used beyond :data:`FUNCTIONS_KEPT` are dropped.
     """
-    if key in cache:
-        cache.move_to_end(key)
-    else:
-        cache[key] = (model, make())
+    entry = cache.get(key)
+    if entry is None:
+        entry = cache[key] = (model, make())
         while len(cache) > FUNCTIONS_KEPT:
             cache.popitem(last=False)
-    return cache[key][1]
+    else:
+        # Another thread's fit may have dropped it meanwhile: still ours.
+        with contextlib.suppress(KeyError):
+            cache.move_to_end(key)
+    return entry[1]
 
 
 def _fused_adam():

@@ -15,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from .._utils.memory import TENSOR_ALIGNMENT
-from ._keras import cached_function, function_key, network_facts
+from ._keras import cached_function, function_key
 
 
 def epoch_orders(rows, shuffle, seed):
@@ -87,7 +87,8 @@ def _traced(model, key, training, function, specs):
     Returns ``call(*args)``, the graph run on ``model``'s own variables. A
     graph that captured a variable anyway (one outside the model's and the
     optimizer's lists) computes only the model it was traced with, and is
-    kept for that model alone.
+    kept for that model alone; so is one traced under a distribution
+    strategy.
     """
     variables = _state(model, training)
     signature = tuple((tuple(v.shape), v.dtype) for v in variables)
@@ -100,15 +101,25 @@ def _traced(model, key, training, function, specs):
         return graph.get_concrete_function([v.value for v in variables], *specs)
 
     shared = function_key(model, (*key, signature))
-    if shared in _TRACED or network_facts(model).structure is None:
-        concrete = cached_function(_TRACED, shared, model, trace)
+    own = (id(model), *shared[1:])
+    known = [k for k in (shared, own) if k in _TRACED]
+    if known:
+        key = known[0]
+        concrete = cached_function(_TRACED, key, _kept(model, key), trace)
     else:
         concrete = trace()
-        own = concrete.captured_inputs  # then for this model alone
-        key = (id(model), *shared[1:]) if own else shared
-        concrete = cached_function(_TRACED, key, model, lambda: concrete)
+        # A distribution strategy's scope is baked into the graph, too.
+        alone = concrete.captured_inputs or tf.distribute.has_strategy()
+        key = own if alone else shared
+        cached_function(_TRACED, key, _kept(model, key), lambda: concrete)
     state = [v.value for v in variables]
     return lambda *args: concrete(state, *args)
+
+
+def _kept(model, key):
+    """What an entry keeps: the model, when its id is the key's (so that the
+    id names no other model meanwhile); a shared graph holds no model."""
+    return model if key[0] == id(model) else None
 
 
 class Steps:
@@ -148,8 +159,9 @@ def _training_steps(model, batch_size, weighted):
     weights), the epoch's row order and the step range; it returns the sums
     the epoch's averages are made of: the batch losses times the batch sizes
     (Keras's epoch ``loss``), and the weighted number of correct predictions
-    and the total weight (Keras's ``accuracy``). Data of any number of rows,
-    and every model of the structure, reuse one trace.
+    and the total weight (Keras's ``accuracy``). Data of any number of rows
+    (from one batch up: a batch is at most the rows) and every model of the
+    structure reuse one trace.
     """
     loss_fn = keras.losses.SparseCategoricalCrossentropy()
     variables = model.trainable_variables

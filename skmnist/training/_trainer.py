@@ -85,11 +85,25 @@ def build_model(architecture, n_features, rng, name):
         build.is_output = position == len(layers) - 1
         x = layer.build_keras(x, build)
     model = keras.Model(inputs, x, name=name)
+    # The classes too: a kind or Keras layer defined anew (a notebook's cell
+    # run again) may compute something else from the same configuration.
+    classes = [type(layer) for layer in layers]
+    classes += [type(kind) for _, kind in build.kinds]
+    classes += [type(keras_layer) for keras_layer in model.layers]
+    settings = (
+        keras.config.dtype_policy().name,
+        keras.config.epsilon(),
+        keras.config.image_data_format(),
+    )
     facts = NetworkFacts(
         kinds=tuple(build.kinds),
         values_per_row=network_cost(trace(layers, (n_features,))).values,
         rows_independent=rows_independent(layers),
-        structure=json.dumps([architecture, n_features], sort_keys=True, default=repr),
+        structure=(
+            json.dumps([architecture, n_features], sort_keys=True, default=repr),
+            tuple(dict.fromkeys(classes)),
+            settings,
+        ),
     )
     keep_network_facts(model, facts)
     return model, build.weighted
