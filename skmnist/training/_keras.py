@@ -276,10 +276,10 @@ def function_key(model, key):
     skmnist architecture and input width (``NetworkFacts.structure``; seeds
     set only initial values) and optimizer class (the trainer sets no other
     hyperparameter than the learning rate, a variable), and the same ``key``.
-    A model skmnist did not build is its own structure. The layer kinds'
-    Keras layers must depend on their configuration only (and seeds drawn
-    from ``build.seed()`` must reach Keras as seed generators, whose state is
-    a variable, as skmnist's kinds do). Not Keras's
+    A model skmnist did not build is its own structure (its ``id``). The
+    layer kinds' Keras layers must depend on their configuration only (and
+    seeds drawn from ``build.seed()`` must reach Keras as seed generators,
+    whose state is a variable, as skmnist's kinds do). Not Keras's
     ``get_config()``: its serialization imports TensorFlow when installed.
     """
     structure = network_facts(model).structure or id(model)
@@ -287,15 +287,15 @@ def function_key(model, key):
 
 
 def cached_function(cache, key, model, make):
-    """``cache[key]``, made by ``make()`` on a miss; kept with ``model``.
+    """``cache[key]``, made by ``make()`` for ``model`` on a miss.
 
-    The entry holds the model the function was made with (a function traced
-    with it may refer to it; an ``id`` in a key then names no other model);
-    the least recently used beyond :data:`FUNCTIONS_KEPT` are dropped.
+    An entry keyed by ``model``'s ``id`` keeps the model, so that the id
+    names no other model while the entry lives; any other entry keeps none.
+    The least recently used beyond :data:`FUNCTIONS_KEPT` are dropped.
     """
     entry = cache.get(key)
     if entry is None:
-        entry = cache[key] = (model, make())
+        entry = cache[key] = (model if key[0] == id(model) else None, make())
         while len(cache) > FUNCTIONS_KEPT:
             cache.popitem(last=False)
     else:

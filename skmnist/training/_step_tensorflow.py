@@ -91,6 +91,7 @@ def _traced(model, key, training, function, specs):
     strategy.
     """
     variables = _state(model, training)
+    state = [v.value for v in variables]  # the tf.Variables
     signature = tuple((tuple(v.shape), v.dtype) for v in variables)
 
     def trace():
@@ -98,28 +99,19 @@ def _traced(model, key, training, function, specs):
         # of ``model``; passed as arguments too, TensorFlow makes every use of
         # them in the graph a use of the argument.
         graph = tf.function(lambda state, *args: function(*args))
-        return graph.get_concrete_function([v.value for v in variables], *specs)
+        return graph.get_concrete_function(state, *specs)
 
     shared = function_key(model, (*key, signature))
     own = (id(model), *shared[1:])
-    known = [k for k in (shared, own) if k in _TRACED]
-    if known:
-        key = known[0]
-        concrete = cached_function(_TRACED, key, _kept(model, key), trace)
+    key = next((k for k in (shared, own) if k in _TRACED), None)
+    if key is not None:
+        concrete = cached_function(_TRACED, key, model, trace)
     else:
         concrete = trace()
         # A distribution strategy's scope is baked into the graph, too.
         alone = concrete.captured_inputs or tf.distribute.has_strategy()
-        key = own if alone else shared
-        cached_function(_TRACED, key, _kept(model, key), lambda: concrete)
-    state = [v.value for v in variables]
+        cached_function(_TRACED, own if alone else shared, model, lambda: concrete)
     return lambda *args: concrete(state, *args)
-
-
-def _kept(model, key):
-    """What an entry keeps: the model, when its id is the key's (so that the
-    id names no other model meanwhile); a shared graph holds no model."""
-    return model if key[0] == id(model) else None
 
 
 class Steps:
