@@ -208,10 +208,11 @@ CNN_CONTENDERS = {
         xtr = x_train.reshape(60000, 784).astype("float32") / 255
         xte = x_test.reshape(10000, 784).astype("float32") / 255
         # The Keras model skmnist itself builds for its default ConvNet (its
-        # layers, random shifts and seeds), trained by model.fit instead.
+        # layers, random shifts and seeds) of Keras's own classes (as
+        # to_keras hands it over), trained by model.fit instead.
         architecture = MNISTCNNClassifier()._architecture(784, 10)
         model, _ = build_model(
-            architecture, 784, np.random.RandomState(SEED), "mnist_cnn"
+            architecture, 784, np.random.RandomState(SEED), "mnist_cnn", stock=True
         )
         steps = (EPOCHS or 10) * -(-60000 // 128)
         model.compile(

@@ -180,7 +180,7 @@ class Conv2D(Layer):
             strides=self.strides,
             padding=self.padding,
             activation=ACTIVATIONS[self.activation].keras,
-            kernel_initializer=keras.initializers.GlorotUniform(seed=build.seed()),
+            kernel_initializer=build.kernel_initializer(),
             name=build.name("conv"),
         )
 

@@ -83,7 +83,7 @@ class Dense(Layer):
         return keras.layers.Dense(
             self.units,
             activation=ACTIVATIONS[self.activation].keras,
-            kernel_initializer=keras.initializers.GlorotUniform(seed=build.seed()),
+            kernel_initializer=build.kernel_initializer(),
             name="output" if build.is_output else build.name("hidden"),
         )
 

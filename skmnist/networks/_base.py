@@ -245,7 +245,7 @@ class BaseNetworkClassifier(
             ``keras.saving.load_model``.
         """
         check_is_fitted(self)
-        from ..training import STOCK_OPTIMIZERS, Trainer
+        from ..training import Trainer
 
         trainer = Trainer(
             self.architecture_,
@@ -254,7 +254,7 @@ class BaseNetworkClassifier(
             self._keras_name,
             self.optimizer,
             self.learning_rate,
-            optimizers=STOCK_OPTIMIZERS,
+            stock=True,
         )
         trainer.set_weights(self.coefs_, self.intercepts_)
         return trainer.model

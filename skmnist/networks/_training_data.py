@@ -49,37 +49,38 @@ def training_rows(X, y, sample_weight):
     # first, so rows whose plain hashes differ keep the order (and a fixed
     # random_state the model) of skmnist 0.2; the folded hash settles the
     # rows where the plain one collides.
-    plain, folded = _row_hashes(X, fold=False), _row_hashes(X, fold=True)
+    plain, folded = _row_hashes(X)
     return rows[np.lexsort((y[rows], folded[rows], plain[rows]))], row_weights
 
 
-def _row_hashes(X, *, fold, chunk_rows=4096):
-    """A 64-bit hash of each row's values as float32, the precision training uses.
+def _row_hashes(X, *, chunk_rows=512):
+    """Two 64-bit hashes of each row's values as float32, the precision training uses.
 
     Hashing the float32 values, not the input's, makes a float64 ``X`` and
     its float32 copy (or rows that only differ below float32's precision,
     which train as the same rows) hash alike; each chunk is cast on its own,
     so no float32 copy of ``X`` is made. The hash is integer arithmetic on
-    the values' bit patterns, exact and
-    free of BLAS, so it is the same whatever the row's position, the number
-    of threads or the machine: a floating-point projection would round
-    differently with the thread count and reorder near-ties. Without
-    ``fold``, values whose low mantissa bits are all zero (``k / 16``, small
-    integers) leave the low bits of the hash zero and collide often; with
-    ``fold``, each value's high half is first folded into its low half, so
-    every value spreads over all 64 bits. Identical rows hash alike, and
-    their order cannot matter.
+    the values' bit patterns (a product with wrapping uint64 multiply-adds,
+    NumPy's own loop, not BLAS), exact, so it is the same whatever the row's
+    position, the number of threads or the machine: a floating-point
+    projection would round differently with the thread count and reorder
+    near-ties. In the plain hash, values whose low mantissa bits are all zero
+    (``k / 16``, small integers) leave the low bits zero and collide often;
+    in the folded one, each value's high half is first folded into its low
+    half, so every value spreads over all 64 bits. Identical rows hash alike,
+    and their order cannot matter. Returns ``(plain, folded)``.
     """
     multipliers = np.random.RandomState(0).randint(
         1, 2**62, size=X.shape[1], dtype=np.int64
     ).astype(np.uint64) | np.uint64(1)
-    keys = np.empty(len(X), dtype=np.uint64)
+    plain = np.empty(len(X), dtype=np.uint64)
+    folded = np.empty(len(X), dtype=np.uint64)
     half = np.uint64(16)  # half of a float32's 32 bits
     for start in range(0, len(X), chunk_rows):
-        values = np.ascontiguousarray(X[start : start + chunk_rows], np.float32)
+        rows = slice(start, start + chunk_rows)
+        values = np.ascontiguousarray(X[rows], np.float32)
         block = values.view(np.uint32).astype(np.uint64)
-        if fold:
-            block ^= block >> half
-        block *= multipliers  # uint64 arithmetic wraps: modulo 2**64
-        keys[start : start + chunk_rows] = block.sum(axis=1)
-    return keys
+        plain[rows] = block @ multipliers  # uint64 arithmetic wraps: modulo 2**64
+        block ^= block >> half
+        folded[rows] = block @ multipliers
+    return plain, folded

@@ -5,7 +5,6 @@ import it only to train, so prediction and loading never need it. Its one
 interface to the estimators is :class:`Trainer`.
 """
 
-from ._keras import STOCK_OPTIMIZERS
 from ._trainer import Trainer, optimizer_of
 
-__all__ = ["STOCK_OPTIMIZERS", "Trainer", "optimizer_of"]
+__all__ = ["Trainer", "optimizer_of"]

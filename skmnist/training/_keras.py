@@ -321,6 +321,17 @@ KERAS_OPTIMIZERS = {
 }
 
 
+def _glorot_uniform():
+    """The backend's Glorot uniform initializer, or Keras's."""
+    if BACKEND == "jax":
+        # Keras's compiles a JAX function per kernel shape (see the class).
+        return step_module().GlorotUniform
+    return keras.initializers.GlorotUniform
+
+
+KERNEL_INITIALIZER = _glorot_uniform()
+
 # Keras's own classes, for models handed to users (``to_keras``): they save
 # and load with Keras's tools without skmnist.
 STOCK_OPTIMIZERS = {**KERAS_OPTIMIZERS, "adam": keras.optimizers.Adam}
+STOCK_KERNEL_INITIALIZER = keras.initializers.GlorotUniform

@@ -22,6 +22,9 @@ from ..layers._sequence import rows_independent, trace
 from . import _loop
 from ._keras import (
     KERAS_OPTIMIZERS,
+    KERNEL_INITIALIZER,
+    STOCK_KERNEL_INITIALIZER,
+    STOCK_OPTIMIZERS,
     NetworkFacts,
     keep_network_facts,
     keras,
@@ -36,21 +39,28 @@ class KerasBuild:
 
     ``seed()`` draws the next integer seed from the estimator's generator (in
     layer order, so that initial weights, dropout masks and augmentation
-    depend on ``random_state`` only); ``name(prefix)`` gives ``prefix_1``,
-    ``prefix_2``... (``prefix`` alone first with ``numbered=False``);
-    ``is_output`` is True while the network's last layer is built.
+    depend on ``random_state`` only); ``kernel_initializer()`` is the Glorot
+    uniform initializer seeded with the next seed (the backend's own draw
+    while training, Keras's class with ``stock=True``); ``name(prefix)``
+    gives ``prefix_1``, ``prefix_2``... (``prefix`` alone first with
+    ``numbered=False``); ``is_output`` is True while the network's last layer
+    is built.
     """
 
-    def __init__(self, rng):
+    def __init__(self, rng, stock=False):
         self.keras = keras
         self.is_output = False
         self._rng = rng
+        self._initializer = STOCK_KERNEL_INITIALIZER if stock else KERNEL_INITIALIZER
         self._counts = {}
         self.weighted = []
         self.kinds = []
 
     def seed(self):
         return draw_seed(self._rng)
+
+    def kernel_initializer(self):
+        return self._initializer(seed=self.seed())
 
     def name(self, prefix, numbered=True):
         count = self._counts[prefix] = self._counts.get(prefix, 0) + 1
@@ -70,15 +80,16 @@ def _register_keras_objects():
         kind.keras_objects()  # defining them registers them with Keras
 
 
-def build_model(architecture, n_features, rng, name):
+def build_model(architecture, n_features, rng, name, stock=False):
     """The Keras model of ``architecture`` and its weighted layers, in order.
 
     The model also keeps what a backend's step may ask
-    (:class:`~._keras.NetworkFacts`).
+    (:class:`~._keras.NetworkFacts`). With ``stock``, it is made of Keras's
+    own classes only (for a model handed to users, see :class:`KerasBuild`).
     """
     _register_keras_objects()
     layers = [layer_from_config(config) for config in architecture]
-    build = KerasBuild(rng)
+    build = KerasBuild(rng, stock)
     inputs = keras.Input(shape=(n_features,), name="pixels")
     x = inputs
     for position, layer in enumerate(layers):
@@ -123,7 +134,11 @@ class Trainer:
     name : str
         The model's name, as ``summary()`` shows it.
     optimizer, learning_rate :
-        The estimator's; ``optimizers`` maps optimizer names to Keras classes.
+        The estimator's.
+    stock : bool
+        Build and compile with Keras's own classes (Keras's Adam and
+        initializer, not the backend's faster ones), for a model handed to
+        users: it saves and loads with Keras's tools without skmnist.
     """
 
     def __init__(
@@ -134,10 +149,14 @@ class Trainer:
         name,
         optimizer,
         learning_rate,
-        optimizers=KERAS_OPTIMIZERS,
+        stock=False,
     ):
-        self.model, self._weighted = build_model(architecture, n_features, rng, name)
-        self.compile(optimizer, learning_rate, optimizers)
+        self.model, self._weighted = build_model(
+            architecture, n_features, rng, name, stock
+        )
+        self.compile(
+            optimizer, learning_rate, STOCK_OPTIMIZERS if stock else KERAS_OPTIMIZERS
+        )
 
     def compile(self, optimizer, learning_rate, optimizers=KERAS_OPTIMIZERS):
         """Attach a new optimizer (and Keras's loss and accuracy, for ``evaluate``)."""
