@@ -115,10 +115,12 @@ def test_initial_kernels_are_glorot_uniform_from_their_seed(shape):
     # records, elsewhere Keras's own class.
     initializer = _keras.KERNEL_INITIALIZER
     stock = keras.initializers.GlorotUniform
-    values = _keras.step_module().to_numpy(keras.Variable(initializer(seed=3)(shape)))
-    again = np.asarray(keras.ops.convert_to_numpy(initializer(seed=3)(shape)))
-    other = np.asarray(keras.ops.convert_to_numpy(initializer(seed=4)(shape)))
-    keras_values = np.asarray(keras.ops.convert_to_numpy(stock(seed=3)(shape)))
+
+    def draw(cls, seed):
+        return keras.ops.convert_to_numpy(cls(seed=seed)(shape))
+
+    values, again, other = (draw(initializer, seed) for seed in (3, 3, 4))
+    keras_values = draw(stock, 3)
     assert values.dtype == np.float32 and values.shape == shape
     np.testing.assert_array_equal(values, again)
     assert not np.array_equal(values, other)

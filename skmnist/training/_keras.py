@@ -305,31 +305,26 @@ def cached_function(cache, key, model, make):
     return entry[1]
 
 
-def _fused_adam():
-    """The backend's fused Adam (Keras's update in fewer passes), or Keras's."""
-    if BACKEND in ("tensorflow", "torch"):
-        return step_module().FusedAdam
-    # JAX: XLA fuses Keras's own update inside the compiled training step.
-    return keras.optimizers.Adam
+def _backend_class(name, keras_class):
+    """The configured backend step's own class ``name``, or ``keras_class``."""
+    if BACKEND not in SUPPORTED_BACKENDS:
+        return keras_class
+    return getattr(step_module(), name, keras_class)
 
 
+# TensorFlow's and PyTorch's steps have a fused Adam (Keras's update in fewer
+# passes); on JAX, XLA fuses Keras's own update inside the compiled step.
 KERAS_OPTIMIZERS = {
-    "adam": _fused_adam(),
+    "adam": _backend_class("FusedAdam", keras.optimizers.Adam),
     "adamw": keras.optimizers.AdamW,
     "rmsprop": keras.optimizers.RMSprop,
     "sgd": keras.optimizers.SGD,
 }
 
 
-def _glorot_uniform():
-    """The backend's Glorot uniform initializer, or Keras's."""
-    if BACKEND == "jax":
-        # Keras's compiles a JAX function per kernel shape (see the class).
-        return step_module().GlorotUniform
-    return keras.initializers.GlorotUniform
-
-
-KERNEL_INITIALIZER = _glorot_uniform()
+# JAX's step draws initial kernels with NumPy: Keras's initializer compiles
+# a JAX function per kernel shape there (see the class).
+KERNEL_INITIALIZER = _backend_class("GlorotUniform", keras.initializers.GlorotUniform)
 
 # Keras's own classes, for models handed to users (``to_keras``): they save
 # and load with Keras's tools without skmnist.

@@ -27,6 +27,9 @@ What a backend's step module (``_step_<backend>.py``) provides:
     number of correct predictions on a chunk of them (inference mode).
 ``to_numpy(variable)``
     A Keras variable's value as a new NumPy array.
+``FusedAdam``, ``GlorotUniform`` (optional)
+    The backend's own Adam optimizer and kernel initializer, trained with
+    instead of Keras's classes of those names where the module defines them.
 
 Everything else (the chunks of ``STEPS_PER_CALL`` steps, the learning-rate
 schedule, the progress bar, validation scores, the early-stop callback) is
