@@ -135,7 +135,7 @@ def test_npz_shapes_and_dtypes(mnist):
 
 
 def test_canonical_mnist(mnist):
-    # The checks of /work/shared/data/README.md.
+    # The checks of the shared data's README (../shared/data/README.md).
     (X_train, y_train), (_, y_test) = mnist
     assert np.bincount(y_train).tolist() == [
         5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949,
