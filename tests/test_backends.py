@@ -196,8 +196,9 @@ model = skmnist.load(sys.argv[1])
 before = model.predict_proba(X_test)
 model.fit(X, y)
 iterations = int(model._keras_model().optimizer.iterations)
+weights = np.concatenate([np.ravel(w) for w in [*model.coefs_, *model.intercepts_]])
 np.savez(sys.argv[3], before=before, after=model.predict_proba(X_test),
-         iterations=iterations, loss=np.array(model.loss_curve_))
+         iterations=iterations, loss=np.array(model.loss_curve_), weights=weights)
 if sys.argv[4] != "-":
     skmnist.save(model, sys.argv[4])
 """
@@ -239,10 +240,19 @@ def test_a_file_trained_here_continues_training_on_another_backend(
     clf.fit(X, y)  # the same continuation, here
     assert int(there["iterations"]) == int(clf._keras_model().optimizer.iterations)
     np.testing.assert_allclose(there["loss"], clf.loss_curve_, rtol=1e-3)
-    gap = np.abs(there["after"] - clf.predict_proba(X_test)).max()
-    lost = np.abs(fresh_optimizer.fit(X, y).predict_proba(X_test) - there["after"])
-    # Far closer to continuing here than to continuing without the state.
-    assert gap < 1e-3 and gap < lost.max() / 3, (gap, lost.max())
+    assert np.abs(there["after"] - clf.predict_proba(X_test)).max() < 1e-3
+    # The weights far closer to continuing here than to continuing without the
+    # state, on average (the weights, not the probabilities, which are nearly
+    # 0 and 1 on these digits and move little either way; on average, as
+    # batch normalisation makes a few weights of the residual network drift
+    # by up to a fifth of what losing the state moves them).
+    gap = np.abs(there["weights"] - _weights(clf)).mean()
+    lost = np.abs(there["weights"] - _weights(fresh_optimizer.fit(X, y))).mean()
+    assert gap < lost / 10, (gap, lost)
+
+
+def _weights(clf):
+    return np.concatenate([np.ravel(w) for w in [*clf.coefs_, *clf.intercepts_]])
 
 
 def test_a_file_trained_on_another_backend_continues_training_here(digits, tmp_path):

@@ -184,6 +184,50 @@ class Conv2D(Layer):
             name=build.name("conv"),
         )
 
+    def torch_training_call(self, keras_layer, generator):
+        """Keras's convolution, without its layout round trip.
+
+        Keras's PyTorch backend copies each image batch to channels-first
+        and back to channels-last memory before the convolution, and hands
+        pooling a channels-first copy. An NHWC batch already is a
+        channels-last NCHW tensor (a permuted view), so the same oneDNN
+        convolution runs on it with no copy, and its output, permuted back, is
+        NHWC again: the same arithmetic, bias added and activation applied
+        after it as Keras does.
+        """
+        import keras
+        import torch
+
+        if (
+            type(keras_layer) is not keras.layers.Conv2D  # a subclass's own
+            or keras_layer.data_format != "channels_last"
+            or tuple(keras_layer.dilation_rate) != (1, 1)
+            or keras_layer.groups != 1
+        ):
+            return None
+        kernel, bias, activation = (
+            keras_layer.kernel,
+            keras_layer.bias,
+            keras_layer.activation,
+        )
+        size, strides = tuple(keras_layer.kernel_size), tuple(keras_layer.strides)
+        same = keras_layer.padding == "same"
+
+        def convolution(x, **_):  # the graph passes its call's training=None
+            images, padding = torch_channels_first(x), 0
+            if same:
+                images, padding = _torch_same_padding(images, size, strides)
+            weights = kernel.value.permute(3, 2, 0, 1)
+            z = torch.nn.functional.conv2d(
+                images,
+                weights.contiguous(memory_format=torch.channels_last),
+                stride=strides,
+                padding=padding,
+            ).permute(0, 2, 3, 1)
+            return activation(z if bias is None else z + bias.value)
+
+        return convolution
+
     def keras_weights(self, keras_layer):
         return _as_float64(keras_layer.kernel), _as_float64(keras_layer.bias)
 
@@ -215,6 +259,39 @@ class Conv2D(Layer):
             pads=[top, left, bottom, right],
         )
         return ACTIVATIONS[self.activation].to_onnx(graph, Z)
+
+
+def torch_channels_first(images):
+    """A PyTorch batch of NHWC images as NCHW, in channels-last memory.
+
+    The permuted view of a contiguous batch (no copy), which PyTorch's
+    convolutions and pooling take as channels-last; a copy for any other
+    memory layout.
+    """
+    import torch
+
+    images = images.permute(0, 3, 1, 2)
+    if images.is_contiguous(memory_format=torch.channels_last):
+        return images
+    return images.contiguous(memory_format=torch.channels_last)
+
+
+def _torch_same_padding(images, kernel_size, strides):
+    """``(images, padding)`` for PyTorch's convolution, "same" as Keras pads.
+
+    Even padding is the convolution's own; uneven (the extra zero after) is
+    padded first, as Keras's PyTorch backend does.
+    """
+    import torch
+
+    sides = [
+        same_padding(size, k, s)
+        for size, k, s in zip(images.shape[2:], kernel_size, strides, strict=True)
+    ]
+    if all(before == after for before, after in sides):
+        return images, [before for before, _ in sides]
+    (top, bottom), (left, right) = sides
+    return torch.nn.functional.pad(images, (left, right, top, bottom)), 0
 
 
 def _unfolded_convolution(Z, kernel, bias, strides):
