@@ -10,8 +10,9 @@ calls.
 import sys
 from pathlib import Path
 
+from skmnist import NetworkClassifier
 from skmnist._registry import make_network
-from skmnist.layers import Conv2D, Dense, Flatten
+from skmnist.layers import AvgPool2D, Conv2D, Dense, Flatten, MaxPool2D
 from skmnist.networks import residual_network
 
 # A user's own networks, registered from a file outside the package: they are
@@ -45,3 +46,21 @@ def small_network(name, **params):
 def other_network_params(name):
     """Parameters that make the small ``name`` network another architecture."""
     return SMALL[name][1]
+
+
+def uneven_padding_network():
+    """Convolutions and pooling none of the registered networks have.
+
+    "same" padding with an extra zero after (an even kernel, a stride of 2),
+    and overlapping pooling windows: for the tests of the backends' own calls
+    of these layers.
+    """
+    layers = [
+        Conv2D(3, 2, padding="same", activation="relu"),
+        Conv2D(3, 3, strides=2, padding="same"),
+        MaxPool2D(3, strides=1),
+        AvgPool2D(2),
+        Flatten(),
+        Dense(4),
+    ]
+    return NetworkClassifier(layers=layers, epochs=1, random_state=0)

@@ -44,7 +44,7 @@ import numpy as np
 import torch
 assert keras.backend.backend() == "torch", keras.backend.backend()
 sys.path.insert(0, "tests")
-from _networks import small_network
+from _networks import small_network, uneven_padding_network
 from sklearn.datasets import load_digits
 from skmnist.training import _step_torch as step
 
@@ -69,22 +69,9 @@ LEAN = (
 
 
 def network(name):
-    if name != "uneven_padding":
-        return small_network(name, epochs=1)
-    # "same" padding with an extra zero after (an even kernel, a stride of 2)
-    # and overlapping windows, which none of the registered networks have.
-    from skmnist import NetworkClassifier
-    from skmnist.layers import AvgPool2D, Conv2D, Dense, Flatten, MaxPool2D
-
-    layers = [
-        Conv2D(3, 2, padding="same", activation="relu"),
-        Conv2D(3, 3, strides=2, padding="same"),
-        MaxPool2D(3, strides=1),
-        AvgPool2D(2),
-        Flatten(),
-        Dense(4),
-    ]
-    return NetworkClassifier(layers=layers, epochs=1, random_state=0)
+    if name == "uneven_padding":
+        return uneven_padding_network()
+    return small_network(name, epochs=1)
 
 
 def outputs_and_gradients(run, model, x):

@@ -276,6 +276,17 @@ class Layer:
         """
         return None
 
+    def jax_training_call(self, keras_layer):
+        """The training step's call of ``keras_layer`` on JAX, or None.
+
+        As :meth:`torch_training_call`, with ``jax.numpy`` operations, traced
+        inside the step's compiled function (the layer's variables hold the
+        traced values there). For computations XLA's CPU backend runs faster
+        written otherwise than Keras writes them, to float32's rounding.
+        None (the default): the step calls the Keras layer, in training mode.
+        """
+        return None
+
     # -- export (ONNX) -----------------------------------------------------------------
 
     def to_onnx(self, graph, X, shape, weights):

@@ -195,23 +195,13 @@ class Conv2D(Layer):
         NHWC again: the same arithmetic, bias added and activation applied
         after it as Keras does.
         """
-        import keras
         import torch
 
-        if (
-            type(keras_layer) is not keras.layers.Conv2D  # a subclass's own
-            or keras_layer.data_format != "channels_last"
-            or tuple(keras_layer.dilation_rate) != (1, 1)
-            or keras_layer.groups != 1
-        ):
+        if not _plain_keras_convolution(keras_layer):
             return None
-        kernel, bias, activation = (
-            keras_layer.kernel,
-            keras_layer.bias,
-            keras_layer.activation,
-        )
-        size, strides = tuple(keras_layer.kernel_size), tuple(keras_layer.strides)
-        same = keras_layer.padding == "same"
+        kernel, bias = keras_layer.kernel, keras_layer.bias
+        activation, strides = keras_layer.activation, tuple(keras_layer.strides)
+        size, same = tuple(keras_layer.kernel_size), keras_layer.padding == "same"
 
         def convolution(x, **_):  # the graph passes its call's training=None
             images, padding = torch_channels_first(x), 0
@@ -224,6 +214,39 @@ class Conv2D(Layer):
                 stride=strides,
                 padding=padding,
             ).permute(0, 2, 3, 1)
+            return activation(z if bias is None else z + bias.value)
+
+        return convolution
+
+    def jax_training_call(self, keras_layer):
+        """Keras's convolution as one matrix product of the unfolded windows.
+
+        XLA's CPU convolutions (and their gradients) run several times slower
+        than its matrix products for the same arithmetic: the windows are
+        unfolded by slicing, in Keras's (kh, kw, channels) order, and
+        multiplied by the kernel as a (kh * kw * channels, filters) matrix.
+        The same values as Keras's call to float32's rounding (another order
+        of the sums).
+        """
+        if not _plain_keras_convolution(keras_layer):
+            return None
+        kernel, bias = keras_layer.kernel, keras_layer.bias
+        activation, strides = keras_layer.activation, tuple(keras_layer.strides)
+        same = keras_layer.padding == "same"
+
+        def convolution(x, **_):  # the graph passes its call's training=None
+            import jax.numpy as jnp
+
+            weights = kernel.value
+            if same:
+                sides = [
+                    same_padding(size, k, s)
+                    for size, k, s in zip(
+                        x.shape[1:3], weights.shape[:2], strides, strict=True
+                    )
+                ]
+                x = jnp.pad(x, ((0, 0), *sides, (0, 0)))
+            z = _jax_unfolded_convolution(x, weights, strides)
             return activation(z if bias is None else z + bias.value)
 
         return convolution
@@ -259,6 +282,35 @@ class Conv2D(Layer):
             pads=[top, left, bottom, right],
         )
         return ACTIVATIONS[self.activation].to_onnx(graph, Z)
+
+
+def _plain_keras_convolution(keras_layer):
+    """Whether ``keras_layer`` is Keras's own Conv2D, channels last, undilated."""
+    import keras
+
+    return (
+        type(keras_layer) is keras.layers.Conv2D  # not a subclass's own call
+        and keras_layer.data_format == "channels_last"
+        and tuple(keras_layer.dilation_rate) == (1, 1)
+        and keras_layer.groups == 1
+    )
+
+
+def _jax_unfolded_convolution(x, kernel, strides):
+    """The "valid" convolution of the JAX batch ``x``, as one matrix product."""
+    import jax.numpy as jnp
+
+    kh, kw, channels, filters = kernel.shape
+    (sh, sw), (n, height, width, _) = strides, x.shape
+    out_h, out_w = (height - kh) // sh + 1, (width - kw) // sw + 1
+    windows = [
+        x[:, i : i + (out_h - 1) * sh + 1 : sh, j : j + (out_w - 1) * sw + 1 : sw]
+        for i in range(kh)
+        for j in range(kw)
+    ]
+    columns = jnp.concatenate(windows, axis=-1).reshape(-1, kh * kw * channels)
+    out = columns @ kernel.reshape(kh * kw * channels, filters)
+    return out.reshape(n, out_h, out_w, filters)
 
 
 def torch_channels_first(images):

@@ -18,6 +18,7 @@ class _Pool2D(Layer):
     _keras_class = None
     _onnx_op = None
     _torch_function = None
+    _jax_reduction = None
 
     def __init__(self, pool_size=2, strides=None):
         self.pool_size = pair(pool_size, "pool_size")
@@ -106,6 +107,39 @@ class _Pool2D(Layer):
 
         return pooling
 
+    def jax_training_call(self, keras_layer):
+        """Keras's pooling of tiling windows as a reduction of a reshape.
+
+        XLA's CPU backend runs window reductions, and max pooling's gradient
+        (a select-and-scatter) most of all, several times slower than a
+        reduction over two axes of the batch reshaped into its windows
+        (windows that tile the image, the edges no window covers dropped:
+        ``_pool``'s layout). The same values (a max exactly, a mean to
+        float32's rounding); a tie in a window shares the max's gradient
+        where Keras's gives it to one value.
+        """
+        import keras
+
+        size, strides = tuple(keras_layer.pool_size), tuple(keras_layer.strides)
+        if (
+            type(keras_layer) is not getattr(keras.layers, self._keras_class)
+            or keras_layer.data_format != "channels_last"
+            or keras_layer.padding != "valid"
+            or strides != size
+        ):
+            return None
+        (ph, pw), reduction = size, self._jax_reduction
+
+        def pooling(x, **_):
+            n, height, width, channels = x.shape
+            out_h, out_w = height // ph, width // pw
+            windows = x[:, : out_h * ph, : out_w * pw].reshape(
+                n, out_h, ph, out_w, pw, channels
+            )
+            return getattr(windows, reduction)(axis=(2, 4))
+
+        return pooling
+
     def to_onnx(self, graph, X, shape, weights):
         return graph.node(
             self._onnx_op,
@@ -143,6 +177,7 @@ class MaxPool2D(_Pool2D):
     _keras_class = "MaxPooling2D"
     _onnx_op = "MaxPool"
     _torch_function = "max_pool2d"
+    _jax_reduction = "max"
 
     def forward(self, Z, weights):
         return self._pool(Z, np.maximum)
@@ -172,6 +207,7 @@ class AvgPool2D(_Pool2D):
     _keras_class = "AveragePooling2D"
     _onnx_op = "AveragePool"
     _torch_function = "avg_pool2d"
+    _jax_reduction = "mean"
 
     def forward(self, Z, weights):
         out = self._pool(Z, np.add)

@@ -263,6 +263,57 @@ def keep_network_facts(model, facts):
     object.__setattr__(model, "_skmnist", facts)
 
 
+def kinds_forward(model, kind_call):
+    """``model(x, training=True)``, run layer by layer, kinds' calls first.
+
+    ``kind_call(kind, keras_layer)`` is a backend's call of a layer built by
+    a skmnist kind (the kind's ``torch_training_call`` or
+    ``jax_training_call``), or None; a layer gets it as long as it computes
+    in float32 without LoRA or quantization (as skmnist builds them). Every
+    other layer runs through Keras's call, in training mode. The function's
+    ``lean_layers`` names the layers run by their kinds' calls.
+    """
+    # Keras's functional models run their graph with a function that says how
+    # to call each layer: the private hook that Functional.call itself uses.
+    run_graph = getattr(model, "_run_through_graph", None)
+    if run_graph is None:  # not a functional model: Keras runs it all
+
+        def forward(x):
+            return model(x, training=True)
+
+        forward.lean_layers = ()
+        return forward
+    kinds = {id(keras_layer): kind for keras_layer, kind in network_facts(model).kinds}
+    calls, lean = {}, []
+    for op in model.operations:
+        kind = kinds.get(id(op))
+        call = None if kind is None or not _plain_float32(op) else kind_call(kind, op)
+        if call is not None:
+            lean.append(op.name)
+        calls[id(op)] = call or _keras_training_call(op)
+
+    def forward(x):
+        outputs = run_graph([x], operation_fn=lambda op: calls[id(op)])
+        return outputs[0] if isinstance(outputs, (list, tuple)) else outputs
+
+    forward.lean_layers = tuple(lean)
+    return forward
+
+
+def _keras_training_call(operation):
+    if "training" not in getattr(operation, "_call_context_args", ()):
+        return operation
+    return lambda *args, **kwargs: operation(*args, **{**kwargs, "training": True})
+
+
+def _plain_float32(layer):
+    return (
+        layer.compute_dtype == "float32"
+        and not getattr(layer, "lora_enabled", False)
+        and getattr(layer, "quantization_mode", None) is None
+    )
+
+
 # How many compiled (or traced) functions a backend's step keeps: the least
 # recently used beyond these are dropped, with the model each holds.
 FUNCTIONS_KEPT = 16

@@ -18,6 +18,10 @@ wide layers (more than :data:`LOOPED_VALUES_PER_ROW` values a row, as
 convolutions have) run one compiled step per call instead: XLA's CPU
 backend runs their steps several times slower inside a loop than called
 one by one, and a step that long makes the call's dispatch negligible.
+Layers whose kinds give a JAX call for them (``Layer.jax_training_call``:
+convolutions as matrix products, pooling as reductions of a reshape, which
+XLA's CPU backend runs faster than Keras's window operations) are traced
+that way, inside the same scope of variable values as ``stateless_call``.
 The compiled functions are kept by the
 structure they compute, so that ``partial_fit`` calls and new models of the
 same architecture reuse them. The module interface is the
@@ -32,7 +36,7 @@ import jax.numpy as jnp
 import keras
 import numpy as np
 
-from ._keras import cached_function, function_key, network_facts
+from ._keras import cached_function, function_key, kinds_forward, network_facts
 
 
 def epoch_orders(rows, shuffle, seed):
@@ -244,9 +248,11 @@ def _step(model, data, order, batch_size, size, n_rows):
         reduction="sum" if padded else "sum_over_batch_size"
     )
 
+    forward = training_forward(model)
+
     def loss_and_updates(trainable, non_trainable, x, y, w, count):
-        proba, non_trainable = model.stateless_call(
-            trainable, non_trainable, x, training=True
+        proba, non_trainable = _stateless_training_call(
+            model, forward, trainable, non_trainable, x
         )
         loss = loss_fn(y, proba, sample_weight=w)
         return (loss / count if padded else loss), (proba, non_trainable)
@@ -277,6 +283,30 @@ def _step(model, data, order, batch_size, size, n_rows):
         return (trainable, non_trainable, optimizer_variables), sums
 
     return step
+
+
+def training_forward(model):
+    """``model(x, training=True)``, with the kinds' JAX calls.
+
+    A layer built by a skmnist kind that gives a JAX call for it
+    (``Layer.jax_training_call``) runs that way (see
+    :func:`._keras.kinds_forward`, whose ``lean_layers`` it has).
+    """
+    return kinds_forward(model, lambda kind, layer: kind.jax_training_call(layer))
+
+
+def _stateless_training_call(model, forward, trainable, non_trainable, x):
+    """``model.stateless_call(trainable, non_trainable, x, training=True)``,
+    computed by ``forward``: the same scope of values for the variables."""
+    if not forward.lean_layers:  # Keras's own call, as before
+        return model.stateless_call(trainable, non_trainable, x, training=True)
+    mapping = [
+        *zip(model.trainable_variables, trainable, strict=True),
+        *zip(model.non_trainable_variables, non_trainable, strict=True),
+    ]
+    with keras.StatelessScope(state_mapping=mapping) as scope:
+        proba = forward(x)
+    return proba, [scope.get_current_value(v) for v in model.non_trainable_variables]
 
 
 def _score(model, trainable, non_trainable, x, y):

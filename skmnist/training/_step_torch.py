@@ -18,7 +18,7 @@ import keras
 import numpy as np
 import torch
 
-from ._keras import network_facts
+from ._keras import kinds_forward
 
 
 def epoch_orders(rows, shuffle, seed):
@@ -99,39 +99,16 @@ class Steps:
 
 
 def training_forward(model):
-    """``model(x, training=True)``, run layer by layer.
+    """``model(x, training=True)``, with the kinds' PyTorch calls.
 
     A layer built by a skmnist kind that gives a PyTorch call for it
-    (``Layer.torch_training_call``) runs that way, as long as it computes in
-    float32 without LoRA or quantization (as skmnist builds them); every
-    other layer runs through Keras's call, in training mode. The function's
-    ``lean_layers`` names the layers run as PyTorch operations.
+    (``Layer.torch_training_call``) runs that way (see
+    :func:`._keras.kinds_forward`, whose ``lean_layers`` it has).
     """
-    # Keras's functional models run their graph with a function that says how
-    # to call each layer: the private hook that Functional.call itself uses.
-    run_graph = getattr(model, "_run_through_graph", None)
-    if run_graph is None:  # not a functional model: Keras runs it all
-
-        def forward(x):
-            return model(x, training=True)
-
-        forward.lean_layers = ()
-        return forward
     generator = torch.Generator()
-    kinds = {id(keras_layer): kind for keras_layer, kind in network_facts(model).kinds}
-    calls, lean = {}, []
-    for op in model.operations:
-        call = _kind_call(op, kinds.get(id(op)), generator)
-        if call is not None:
-            lean.append(op.name)
-        calls[id(op)] = call or _keras_call(op)
-
-    def forward(x):
-        outputs = run_graph([x], operation_fn=lambda op: calls[id(op)])
-        return outputs[0] if isinstance(outputs, (list, tuple)) else outputs
-
-    forward.lean_layers = tuple(lean)
-    return forward
+    return kinds_forward(
+        model, lambda kind, layer: kind.torch_training_call(layer, generator)
+    )
 
 
 def batch_loss(y, proba, sample_weight):
@@ -144,26 +121,6 @@ def batch_loss(y, proba, sample_weight):
     if sample_weight is None:
         return losses.mean()
     return (losses * sample_weight).sum() / len(losses)
-
-
-def _kind_call(operation, kind, generator):
-    if kind is None or not _plain_float32(operation):
-        return None
-    return kind.torch_training_call(operation, generator)
-
-
-def _keras_call(operation):
-    if "training" not in getattr(operation, "_call_context_args", ()):
-        return operation
-    return lambda *args, **kwargs: operation(*args, **{**kwargs, "training": True})
-
-
-def _plain_float32(layer):
-    return (
-        layer.compute_dtype == "float32"
-        and not getattr(layer, "lora_enabled", False)
-        and getattr(layer, "quantization_mode", None) is None
-    )
 
 
 def to_numpy(variable):

@@ -1,0 +1,144 @@
+"""JAX's training step: its own calls of Keras's layers compute what Keras's do.
+
+The step runs the Keras layers of skmnist's ``Conv2D`` as one matrix product
+of the unfolded windows, and of ``MaxPool2D`` and ``AvgPool2D`` with tiling
+windows as reductions of a reshape (each kind's ``jax_training_call``),
+inside ``model.stateless_call``'s scope of values
+(``skmnist/training/_step_jax.py``). These tests compare them with Keras's
+own on the JAX backend, in a process of their own (a process trains on one
+backend, and this one may be another), so they run in every pass.
+"""
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from _helpers import REPO_ROOT
+
+NETWORKS = ("mlp", "cnn", "lenet5", "resnet", "uneven_padding")
+
+_MEASURE = """
+import json, sys
+import jax
+import jax.numpy as jnp
+import keras
+import numpy as np
+assert keras.backend.backend() == "jax", keras.backend.backend()
+sys.path.insert(0, "tests")
+from _networks import small_network, uneven_padding_network
+from sklearn.datasets import load_digits
+from skmnist.training import _step_jax as step
+
+X, y = load_digits(return_X_y=True)
+X = (X / 16).astype(np.float32)
+x = jnp.asarray(X[:50])
+
+
+def gap(a, b):
+    return max([float(jnp.abs(u - v).max()) for u, v in zip(a, b)] + [0.0])
+
+
+def with_gradients(call, trainable):
+    # The output, the state after the call, and the gradients of a weighted
+    # sum of the output.
+    def weighted(trainable):
+        proba, state = call(trainable)
+        weights = jnp.linspace(-1, 1, proba.size).reshape(proba.shape)
+        return jnp.sum(proba * weights), (proba, state)
+
+    (_, (proba, state)), grads = jax.value_and_grad(weighted, has_aux=True)(
+        trainable
+    )
+    return proba, state, grads
+
+
+out = {}
+for name in sys.argv[1].split(","):
+    if name == "uneven_padding":
+        clf = uneven_padding_network()
+    else:
+        clf = small_network(name, epochs=1)
+    model = clf.fit(X[:64], y[:64])._keras_model()
+    for layer in model.layers:  # the masks are drawn the same either way
+        if isinstance(layer, keras.layers.Dropout):
+            layer.rate = 0.0
+    trainable = [v.value for v in model.trainable_variables]
+    start = [v.value for v in model.non_trainable_variables]
+    forward = step.training_forward(model)
+    keras_call = with_gradients(
+        lambda t: model.stateless_call(t, start, x, training=True), trainable
+    )
+    kinds_call = with_gradients(
+        lambda t: step._stateless_training_call(model, forward, t, start, x),
+        trainable,
+    )
+    out[name] = {
+        "lean": sorted(forward.lean_layers),
+        "convolutions_and_tiling_pools": sorted(
+            layer.name
+            for layer in model.layers
+            if type(layer) is keras.layers.Conv2D
+            or (
+                type(layer)
+                in (keras.layers.MaxPooling2D, keras.layers.AveragePooling2D)
+                and tuple(layer.strides) == tuple(layer.pool_size)
+            )
+        ),
+        "output_gap": gap([kinds_call[0]], [keras_call[0]]),
+        "state_gap": gap(kinds_call[1], keras_call[1]),
+        "state_moved": gap(keras_call[1], start),
+        "gradient_gap": gap(kinds_call[2], keras_call[2]),
+        "gradient_size": gap(keras_call[2], [0 * g for g in keras_call[2]]),
+        "shape": list(kinds_call[0].shape),
+    }
+print(json.dumps(out))
+"""
+
+
+@pytest.fixture(scope="module")
+def measured():
+    if not importlib.util.find_spec("jax"):
+        # As the browser tests: skipped where the extra is missing, failed in
+        # CI (which installs it).
+        message = "JAX is not installed: pip install 'skmnist[jax]'"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    done = subprocess.run(
+        [sys.executable, "-c", _MEASURE, ",".join(NETWORKS)],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "KERAS_BACKEND": "jax"},
+        cwd=REPO_ROOT,
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("name", NETWORKS)
+def test_the_training_forward_pass_computes_what_keras_computes(measured, name):
+    forward = measured[name]
+    assert forward["shape"] == [50, 10]
+    # Every convolution and tiling pooling runs by its kind's JAX call, and
+    # only those: a network without them (the MLP) is Keras's own call.
+    assert forward["lean"] == forward["convolutions_and_tiling_pools"]
+    assert bool(forward["lean"]) == (name != "mlp")
+    # Keras's values to float32's rounding (the products sum in another
+    # order): about 1e-8 here, on probabilities and gradients of about 0.1.
+    assert forward["output_gap"] <= 1e-6
+    assert 0 < forward["gradient_size"]
+    assert forward["gradient_gap"] <= 1e-5 * forward["gradient_size"]
+    # The random layers' seeds and batch normalisation's statistics move on
+    # as Keras's layers move them (the statistics to rounding).
+    assert forward["state_gap"] <= 1e-6
+    if name == "mlp":
+        assert forward["output_gap"] == forward["gradient_gap"] == 0
+
+
+def test_a_network_with_random_layers_moves_their_state(measured):
+    # The state compared above is not trivially constant.
+    assert measured["cnn"]["state_moved"] > 0
+    assert measured["resnet"]["state_moved"] > 0
