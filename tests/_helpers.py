@@ -76,6 +76,34 @@ def require_programs(purpose, programs, install):
     pytest.skip(message)
 
 
+def measure_on_backend(backend, script, *args, **environment):
+    """The JSON of the last line ``script`` prints, run on Keras's ``backend``.
+
+    In a process of its own (a process trains on one backend, and the tests'
+    may be another), with ``args`` and ``environment``. Where the backend's
+    package is missing the test is skipped; in CI, which installs it, failed.
+    """
+    import importlib.util
+    import json
+
+    import pytest
+
+    if not importlib.util.find_spec(backend):
+        message = f"{backend} is not installed: pip install 'skmnist[{backend}]'"
+        if in_ci():
+            pytest.fail(message)
+        pytest.skip(message)
+    done = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "KERAS_BACKEND": backend, **environment},
+        cwd=REPO_ROOT,
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def small_split(X_train, y_train, X_test, y_test):
     """The ``mnist_small`` subset of the raw arrays (one definition for both)."""
     rng = np.random.RandomState(0)

@@ -9,14 +9,8 @@ own on the JAX backend, in a process of their own (a process trains on one
 backend, and this one may be another), so they run in every pass.
 """
 
-import importlib.util
-import json
-import os
-import subprocess
-import sys
-
 import pytest
-from _helpers import REPO_ROOT
+from _helpers import measure_on_backend
 
 NETWORKS = ("mlp", "cnn", "lenet5", "resnet", "uneven_padding")
 
@@ -100,22 +94,7 @@ print(json.dumps(out))
 
 @pytest.fixture(scope="module")
 def measured():
-    if not importlib.util.find_spec("jax"):
-        # As the browser tests: skipped where the extra is missing, failed in
-        # CI (which installs it).
-        message = "JAX is not installed: pip install 'skmnist[jax]'"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    done = subprocess.run(
-        [sys.executable, "-c", _MEASURE, ",".join(NETWORKS)],
-        check=True,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "KERAS_BACKEND": "jax"},
-        cwd=REPO_ROOT,
-    )
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return measure_on_backend("jax", _MEASURE, ",".join(NETWORKS))
 
 
 @pytest.mark.parametrize("name", NETWORKS)

@@ -11,14 +11,8 @@ only in CI's PyTorch one. The training contract on PyTorch
 run on each backend by ``.ci/run``.
 """
 
-import importlib.util
-import json
-import os
-import subprocess
-import sys
-
 import pytest
-from _helpers import REPO_ROOT
+from _helpers import measure_on_backend
 
 NETWORKS = ("mlp", "cnn", "lenet5", "resnet", "uneven_padding")
 
@@ -158,22 +152,7 @@ print(json.dumps(out))
 
 
 def _measure(networks=NETWORKS, **environment):
-    if not importlib.util.find_spec("torch"):
-        # As the browser tests: skipped where the extra is missing, failed in
-        # CI (which installs it).
-        message = "PyTorch is not installed: pip install 'skmnist[torch]'"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    done = subprocess.run(
-        [sys.executable, "-c", _MEASURE, ",".join(networks)],
-        check=True,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "KERAS_BACKEND": "torch", **environment},
-        cwd=REPO_ROOT,
-    )
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return measure_on_backend("torch", _MEASURE, ",".join(networks), **environment)
 
 
 @pytest.fixture(scope="module")
