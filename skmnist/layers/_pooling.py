@@ -82,6 +82,16 @@ class _Pool2D(Layer):
             self.pool_size, strides=self.strides, name=build.name("pool")
         )
 
+    def _plain_keras_pooling(self, keras_layer):
+        """Whether ``keras_layer`` is Keras's own pooling, channels last, valid."""
+        import keras
+
+        return (
+            type(keras_layer) is getattr(keras.layers, self._keras_class)
+            and keras_layer.data_format == "channels_last"
+            and keras_layer.padding == "valid"
+        )
+
     def torch_training_call(self, keras_layer, generator):
         """Keras's pooling on the channels-last batch as it is.
 
@@ -90,14 +100,9 @@ class _Pool2D(Layer):
         batch's permuted view (:func:`torch_channels_first`); the windows and
         their values are the same.
         """
-        import keras
         import torch
 
-        if (
-            type(keras_layer) is not getattr(keras.layers, self._keras_class)
-            or keras_layer.data_format != "channels_last"
-            or keras_layer.padding != "valid"
-        ):
+        if not self._plain_keras_pooling(keras_layer):
             return None
         pool = getattr(torch.nn.functional, self._torch_function)
         size, strides = tuple(keras_layer.pool_size), tuple(keras_layer.strides)
@@ -118,15 +123,8 @@ class _Pool2D(Layer):
         float32's rounding); a tie in a window shares the max's gradient
         where Keras's gives it to one value.
         """
-        import keras
-
         size, strides = tuple(keras_layer.pool_size), tuple(keras_layer.strides)
-        if (
-            type(keras_layer) is not getattr(keras.layers, self._keras_class)
-            or keras_layer.data_format != "channels_last"
-            or keras_layer.padding != "valid"
-            or strides != size
-        ):
+        if not self._plain_keras_pooling(keras_layer) or strides != size:
             return None
         (ph, pw), reduction = size, self._jax_reduction
 
