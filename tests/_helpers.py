@@ -76,15 +76,14 @@ def require_programs(purpose, programs, install):
     pytest.skip(message)
 
 
-def measure_on_backend(backend, script, *args, **environment):
-    """The JSON of the last line ``script`` prints, run on Keras's ``backend``.
+def run_on_backend(backend, script, *args, **environment):
+    """``script``'s standard output, run with ``args`` on Keras's ``backend``.
 
     In a process of its own (a process trains on one backend, and the tests'
-    may be another), with ``args`` and ``environment``. Where the backend's
-    package is missing the test is skipped; in CI, which installs it, failed.
+    may be another), with ``environment``. Where the backend's package is
+    missing the test is skipped; in CI, which installs it, failed.
     """
     import importlib.util
-    import json
 
     import pytest
 
@@ -94,14 +93,26 @@ def measure_on_backend(backend, script, *args, **environment):
             pytest.fail(message)
         pytest.skip(message)
     done = subprocess.run(
-        [sys.executable, "-c", script, *args],
-        check=True,
+        [sys.executable, "-c", script, *map(str, args)],
         capture_output=True,
         text=True,
         env={**os.environ, "KERAS_BACKEND": backend, **environment},
         cwd=REPO_ROOT,
     )
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    if done.returncode:
+        raise AssertionError(
+            f"the script on {backend} exited with {done.returncode}:\n"
+            f"{done.stderr[-4000:]}"
+        )
+    return done.stdout
+
+
+def measure_on_backend(backend, script, *args, **environment):
+    """The JSON of the last line :func:`run_on_backend` prints."""
+    import json
+
+    output = run_on_backend(backend, script, *args, **environment)
+    return json.loads(output.strip().splitlines()[-1])
 
 
 def small_split(X_train, y_train, X_test, y_test):

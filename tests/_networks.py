@@ -64,3 +64,36 @@ def uneven_padding_network():
         Dense(4),
     ]
     return NetworkClassifier(layers=layers, epochs=1, random_state=0)
+
+
+def single_layer_cases():
+    """``(images, [(kind, Keras layer), ...])``: layers built, random weights.
+
+    Shapes the networks have not: "valid" strided convolutions, kernels and
+    strides that differ down and across, no bias, tiling windows that leave
+    edge pixels out. For the tests of the backends' own calls of these
+    layers (in a process on that backend: this imports Keras).
+    """
+    import keras
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    images = rng.normal(size=(2, 7, 9, 3)).astype(np.float32)
+    cases = [
+        (Conv2D(4, 3, strides=2), keras.layers.Conv2D(4, 3, strides=2)),
+        (
+            Conv2D(4, (3, 2), strides=(2, 3), padding="same", activation="tanh"),
+            keras.layers.Conv2D(
+                4, (3, 2), strides=(2, 3), padding="same", activation="tanh"
+            ),
+        ),
+        (Conv2D(2, 2), keras.layers.Conv2D(2, 2, use_bias=False)),
+        (MaxPool2D(3), keras.layers.MaxPooling2D(3)),
+        (MaxPool2D(2, strides=3), keras.layers.MaxPooling2D(2, strides=3)),
+        (AvgPool2D(2), keras.layers.AveragePooling2D(2)),
+    ]
+    for _, layer in cases:
+        layer.build(images.shape)
+        for variable in layer.weights:
+            variable.assign(rng.normal(size=variable.shape).astype(np.float32))
+    return images, cases

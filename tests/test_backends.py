@@ -12,7 +12,6 @@ actually learns MNIST.
 """
 
 import functools
-import importlib.util
 import os
 import subprocess
 import sys
@@ -20,7 +19,7 @@ import sys
 import keras
 import numpy as np
 import pytest
-from _helpers import REPO_ROOT
+from _helpers import run_on_backend
 from _networks import small_network
 from sklearn.datasets import load_digits
 
@@ -205,20 +204,7 @@ if sys.argv[4] != "-":
 
 
 def _run_on(backend, *args):
-    if importlib.util.find_spec(backend):
-        subprocess.run(
-            [sys.executable, "-c", _CONTINUE_ON_ANOTHER_BACKEND, *map(str, args)],
-            check=True,
-            env={**os.environ, "KERAS_BACKEND": backend},
-            cwd=REPO_ROOT,
-        )
-        return
-    # As the browser tests: skipped where the extra is missing, failed in CI
-    # (which installs it).
-    message = f"{backend} is not installed: pip install 'skmnist[{backend}]'"
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
+    run_on_backend(backend, _CONTINUE_ON_ANOTHER_BACKEND, *args)
 
 
 @pytest.mark.parametrize("name", ["mlp", "cnn", "resnet"])

@@ -38,7 +38,7 @@ import numpy as np
 import torch
 assert keras.backend.backend() == "torch", keras.backend.backend()
 sys.path.insert(0, "tests")
-from _networks import small_network, uneven_padding_network
+from _networks import single_layer_cases, small_network, uneven_padding_network
 from sklearn.datasets import load_digits
 from skmnist.training import _step_torch as step
 
@@ -108,6 +108,17 @@ for name in sys.argv[1].split(","):
         "state_moved": gap(after_keras, start),
         "shape": list(got[0].shape),
     }
+
+# Single layers: the kind's call against Keras's.
+images, cases = single_layer_cases()
+images = torch.from_numpy(images)
+out["layers"] = [
+    gap(
+        [kind.torch_training_call(layer, torch.Generator())(images).detach().numpy()],
+        [layer(images).detach().numpy()],
+    )
+    for kind, layer in cases
+]
 
 # One dropout layer, as the step calls it and as Keras does.
 from skmnist.layers import Dropout
@@ -202,6 +213,12 @@ def test_the_training_forward_pass_computes_what_keras_computes(measured, name):
     # torch_training_call).
     assert forward["with_kind_calls"]
     assert forward["lean"] == forward["with_kind_calls"]
+
+
+def test_single_layers_compute_what_keras_computes(measured):
+    # Strided "valid" and uneven "same" convolutions, no bias, pools that
+    # leave edges out or do not tile: to the bit.
+    assert measured["layers"] == [0.0] * 6
 
 
 def test_a_network_with_random_layers_moves_their_state(measured):

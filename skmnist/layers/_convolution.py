@@ -29,6 +29,14 @@ def same_padding(size, kernel, stride):
     return total // 2, total - total // 2
 
 
+def same_sides(sides, kernel_size, strides):
+    """``[(top, bottom), (left, right)]``: :func:`same_padding` of both sides."""
+    return [
+        same_padding(size, k, s)
+        for size, k, s in zip(sides, kernel_size, strides, strict=True)
+    ]
+
+
 @_register
 class Conv2D(Layer):
     """A 2-D convolution over images, channels last, as Keras's ``Conv2D``.
@@ -148,10 +156,9 @@ class Conv2D(Layer):
     def forward(self, Z, weights, activate=True):
         kernel, bias, blocked = next(weights)
         (top, bottom), (left, right) = (
-            same_padding(size, k, s) if self.padding == "same" else (0, 0)
-            for size, k, s in zip(
-                Z.shape[1:3], self.kernel_size, self.strides, strict=True
-            )
+            same_sides(Z.shape[1:3], self.kernel_size, self.strides)
+            if self.padding == "same"
+            else [(0, 0), (0, 0)]
         )
         if top or bottom or left or right:
             Z = np.pad(Z, ((0, 0), (top, bottom), (left, right), (0, 0)))
@@ -239,12 +246,7 @@ class Conv2D(Layer):
 
             weights = kernel.value
             if same:
-                sides = [
-                    same_padding(size, k, s)
-                    for size, k, s in zip(
-                        x.shape[1:3], weights.shape[:2], strides, strict=True
-                    )
-                ]
+                sides = same_sides(x.shape[1:3], weights.shape[:2], strides)
                 x = jnp.pad(x, ((0, 0), *sides, (0, 0)))
             z = _jax_unfolded_convolution(x, weights, strides)
             return activation(z if bias is None else z + bias.value)
@@ -260,15 +262,11 @@ class Conv2D(Layer):
 
     def to_onnx(self, graph, X, shape, weights):
         kernel, bias, _ = next(weights)
-        if self.padding == "same":
-            (top, bottom), (left, right) = (
-                same_padding(size, k, s)
-                for size, k, s in zip(
-                    shape[:2], self.kernel_size, self.strides, strict=True
-                )
-            )
-        else:
-            top = bottom = left = right = 0
+        (top, bottom), (left, right) = (
+            same_sides(shape[:2], self.kernel_size, self.strides)
+            if self.padding == "same"
+            else [(0, 0), (0, 0)]
+        )
         # Keras kernels are (kh, kw, in, out); ONNX's are (out, in, kh, kw).
         Z = graph.node(
             "Conv",
@@ -336,10 +334,7 @@ def _torch_same_padding(images, kernel_size, strides):
     """
     import torch
 
-    sides = [
-        same_padding(size, k, s)
-        for size, k, s in zip(images.shape[2:], kernel_size, strides, strict=True)
-    ]
+    sides = same_sides(images.shape[2:], kernel_size, strides)
     if all(before == after for before, after in sides):
         return images, [before for before, _ in sides]
     (top, bottom), (left, right) = sides
