@@ -195,8 +195,8 @@ class Conv2D(Layer):
         """Keras's convolution, without its layout round trip.
 
         Keras's PyTorch backend copies each image batch to channels-first
-        and back to channels-last memory before the convolution, and hands
-        pooling a channels-first copy. An NHWC batch already is a
+        and back to channels-last memory before the convolution (Keras
+        3.15). An NHWC batch already is a
         channels-last NCHW tensor (a permuted view), so the same oneDNN
         convolution runs on it with no copy, and its output, permuted back, is
         NHWC again: the same arithmetic, bias added and activation applied

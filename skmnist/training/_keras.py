@@ -380,4 +380,11 @@ KERNEL_INITIALIZER = _backend_class("GlorotUniform", keras.initializers.GlorotUn
 # Keras's own classes, for models handed to users (``to_keras``): they save
 # and load with Keras's tools without skmnist.
 STOCK_OPTIMIZERS = {**KERAS_OPTIMIZERS, "adam": keras.optimizers.Adam}
-STOCK_KERNEL_INITIALIZER = keras.initializers.GlorotUniform
+
+
+def keras_classes(stock):
+    """``(optimizers, kernel_initializer)`` a model is built and compiled with:
+    the backend's own while training, Keras's with ``stock``."""
+    if stock:
+        return STOCK_OPTIMIZERS, keras.initializers.GlorotUniform
+    return KERAS_OPTIMIZERS, KERNEL_INITIALIZER

@@ -22,12 +22,10 @@ from ..layers._sequence import rows_independent, trace
 from . import _loop
 from ._keras import (
     KERAS_OPTIMIZERS,
-    KERNEL_INITIALIZER,
-    STOCK_KERNEL_INITIALIZER,
-    STOCK_OPTIMIZERS,
     NetworkFacts,
     keep_network_facts,
     keras,
+    keras_classes,
     step_module,
 )
 
@@ -51,7 +49,7 @@ class KerasBuild:
         self.keras = keras
         self.is_output = False
         self._rng = rng
-        self._initializer = STOCK_KERNEL_INITIALIZER if stock else KERNEL_INITIALIZER
+        _, self._initializer = keras_classes(stock)
         self._counts = {}
         self.weighted = []
         self.kinds = []
@@ -154,9 +152,7 @@ class Trainer:
         self.model, self._weighted = build_model(
             architecture, n_features, rng, name, stock
         )
-        self.compile(
-            optimizer, learning_rate, STOCK_OPTIMIZERS if stock else KERAS_OPTIMIZERS
-        )
+        self.compile(optimizer, learning_rate, keras_classes(stock)[0])
 
     def compile(self, optimizer, learning_rate, optimizers=KERAS_OPTIMIZERS):
         """Attach a new optimizer (and Keras's loss and accuracy, for ``evaluate``)."""
