@@ -342,6 +342,13 @@ BAD_REQUESTS = {
         "numbers only",
     ),
     "null among numbers": (_with_first(b"null"), "application/json", 422, "numbers"),
+    # Every character of "pixels" in order, but another key: a 500 before.
+    "a key spelled with a space": (
+        _json({"pix els": GOOD}),
+        "application/json",
+        422,
+        'has no "pixels"',
+    ),
     "not an image": (b"GIF? no, text", "image/png", 415, "not an image"),
     "truncated PNG": (None, "image/png", 400, "cannot read the image"),
     "text/plain": (_json({"pixels": GOOD}), "text/plain", 415, "text/plain"),

@@ -15,6 +15,7 @@ import warnings
 import numpy as np
 
 from ...data._images import SIZE, _import_pil, _TooLarge, read_image_bytes
+from ._integer_pixels import read_integer_image
 from ._model import PIXEL_MAX
 from ._requests import ApiError
 
@@ -82,14 +83,17 @@ _ROW_LENGTHS = [SIZE] * SIZE
 
 def _integer_image(document, body):
     """The (1, 28, 28) float64 image of ``{"pixels": [[...]]}``, one image of
-    integers in [0, 255] (the drawing pad's body, and most clients'); None
-    for any other document, which the general path then reads.
+    integers in [0, 255], parsed by ``json`` (the bodies that
+    :func:`read_integer_image` leaves to it: indented ones); None for any
+    other document, which the general path then reads.
 
     The array the general path makes, without making an array of the nested
     lists first: ``bytes`` converts the integers, checking their range.
     """
+    # The residue alone would also pass {"pix els": ...}: the key is checked.
     if (
         type(document) is not dict
+        or document.keys() != {"pixels"}
         or body.translate(None, _INTEGER_PIXELS_CHARACTERS) != _INTEGER_PIXELS_RESIDUE
     ):
         return None
@@ -123,6 +127,9 @@ def images_from_json(body):
     ...
     skmnist.apps.serve._requests.ApiError: "pixels" values must lie in [0, 255]; ...
     """
+    image = read_integer_image(body)
+    if image is not None:
+        return image, False
     document = parse_json(body)
     image = _integer_image(document, body)
     if image is not None:
