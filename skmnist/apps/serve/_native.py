@@ -15,7 +15,6 @@ import warnings
 import numpy as np
 
 from ...data._images import SIZE, _import_pil, _TooLarge, read_image_bytes
-from ._integer_pixels import read_integer_image
 from ._model import PIXEL_MAX
 from ._requests import ApiError
 
@@ -83,9 +82,8 @@ _ROW_LENGTHS = [SIZE] * SIZE
 
 def _integer_image(document, body):
     """The (1, 28, 28) float64 image of ``{"pixels": [[...]]}``, one image of
-    integers in [0, 255], parsed by ``json`` (the bodies that
-    :func:`read_integer_image` leaves to it: indented ones); None for any
-    other document, which the general path then reads.
+    integers in [0, 255] (the drawing pad's body, and most clients'); None
+    for any other document, which the general path then reads.
 
     The array the general path makes, without making an array of the nested
     lists first: ``bytes`` converts the integers, checking their range.
@@ -127,9 +125,6 @@ def images_from_json(body):
     ...
     skmnist.apps.serve._requests.ApiError: "pixels" values must lie in [0, 255]; ...
     """
-    image = read_integer_image(body)
-    if image is not None:
-        return image, False
     document = parse_json(body)
     image = _integer_image(document, body)
     if image is not None:
